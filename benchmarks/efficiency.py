@@ -1,0 +1,142 @@
+"""Requests per CPU-second of loadlens against wrk, both pinned to one core, same nginx.
+
+nginx runs on core 0; each generator runs alone on core 1 with one worker, so both
+are saturated and the figure that matters is how many requests each one gets out of
+a CPU-second. CPU seconds are user+sys of the generator's whole process tree, from
+the kernel's child rusage (what `/usr/bin/time` reports), startup included.
+"other CPU s" is what the rest of the machine burned meanwhile: if it is not near
+zero, something else shared the cores and the run should be repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from _loadlens import check_cli, run_loadlens
+from _nginx import run_nginx
+from _proc import (
+    Measured,
+    ensure_commands,
+    raise_nofile_limit,
+    reexec_in_venv,
+    tree_cpu_s,
+    warn_if_busy,
+)
+from _wrk import run_wrk
+
+GOAL_RATIO = 0.6
+GENERATOR_CORE = 1
+
+
+@dataclass(frozen=True)
+class Row:
+    """One generator at one connection count."""
+
+    generator: str
+    connections: int
+    requests: int
+    rps: float
+    measured: Measured
+    target_cpu_s: float
+    note: str
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Requests per CPU-second of the generator's process tree."""
+        return self.requests / self.measured.cpu_s if self.measured.cpu_s else 0.0
+
+    @property
+    def others_cpu_s(self) -> float:
+        """CPU seconds the machine spent on neither the generator nor nginx meanwhile."""
+        return max(0.0, self.measured.machine_cpu_s - self.measured.cpu_s - self.target_cpu_s)
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
+    parser.add_argument(
+        "--connections",
+        default="50,1000",
+        help="comma-separated connection counts, one run of each generator per count",
+    )
+    return parser.parse_args()
+
+
+def measure_wrk(url: str, connections: int, duration_s: int, nginx_pid: int) -> Row:
+    """One wrk run, with nginx's CPU time over it."""
+    target_before = tree_cpu_s(nginx_pid)
+    wrk = run_wrk(url, connections, duration_s, core=GENERATOR_CORE, keep={nginx_pid})
+    target_cpu = tree_cpu_s(nginx_pid) - target_before
+    note = f"errors {wrk.errors}"
+    return Row("wrk", connections, wrk.requests, wrk.rps, wrk.measured, target_cpu, note)
+
+
+def measure_loadlens(url: str, connections: int, duration_s: int, nginx_pid: int) -> Row:
+    """One loadlens run (--workers 1), with nginx's CPU time over it."""
+    target_before = tree_cpu_s(nginx_pid)
+    lens = run_loadlens(
+        url,
+        connections,
+        duration_s,
+        extra=["--workers", "1"],
+        core=GENERATOR_CORE,
+        keep={nginx_pid},
+    )
+    target_cpu = tree_cpu_s(nginx_pid) - target_before
+    note = f"exit {lens.measured.returncode}, {lens.verdict}, failures {lens.failures}"
+    if lens.measured.orphans:
+        note += f", {lens.measured.orphans} orphaned processes reaped"
+    rps = float(lens.result["totals"]["rps"])
+    return Row("loadlens", connections, lens.requests, rps, lens.measured, target_cpu, note)
+
+
+def print_table(rows: list[Row]) -> None:
+    """The figures, one line per run."""
+    print(
+        f"{'generator':<10} {'conns':>6} {'requests':>10} {'rps':>8} {'wall s':>7} "
+        f"{'CPU s':>7} {'req/CPU-s':>10} {'nginx CPU s':>11} {'other CPU s':>11}  notes"
+    )
+    for r in rows:
+        print(
+            f"{r.generator:<10} {r.connections:>6} {r.requests:>10} {r.rps:>8.0f} "
+            f"{r.measured.wall_s:>7.2f} {r.measured.cpu_s:>7.2f} {r.per_cpu_second:>10.0f} "
+            f"{r.target_cpu_s:>11.2f} {r.others_cpu_s:>11.2f}  {r.note}"
+        )
+
+
+def print_ratios(rows: list[Row]) -> None:
+    """loadlens / wrk requests per CPU-second, per connection count, and the goal."""
+    print()
+    for connections in sorted({r.connections for r in rows}):
+        by_name = {r.generator: r for r in rows if r.connections == connections}
+        wrk, lens = by_name["wrk"].per_cpu_second, by_name["loadlens"].per_cpu_second
+        ratio = lens / wrk if wrk else 0.0
+        verdict = "ok" if ratio >= GOAL_RATIO else "below goal"
+        print(f"ratio loadlens/wrk at {connections:>5} connections: {ratio:.2f}  ({verdict})")
+    print(f"goal: loadlens >= {GOAL_RATIO} x wrk")
+
+
+def main() -> None:
+    """Start nginx, run both generators at each connection count, print the figures."""
+    reexec_in_venv()
+    args = parse_args()
+    counts = [int(c) for c in args.connections.split(",") if c.strip()]
+    raise_nofile_limit()
+    ensure_commands("nginx", "wrk", "taskset")
+    check_cli()
+    warn_if_busy()
+    rows: list[Row] = []
+    with run_nginx(core=0) as nginx:
+        print(f"target {nginx.url} (nginx, 1 worker, core 0); generators on core {GENERATOR_CORE}")
+        print(f"{args.duration} s per run, loadlens --workers 1\n", flush=True)
+        for connections in counts:
+            rows.append(measure_wrk(nginx.url, connections, args.duration, nginx.pid))
+            rows.append(measure_loadlens(nginx.url, connections, args.duration, nginx.pid))
+    print_table(rows)
+    print_ratios(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reading a run: the verdict on the generator, and (later) findings about the target."""

@@ -1,0 +1,164 @@
+"""The `loadlens` command: the composition root that wires scenario, engine and reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from loadlens import __version__
+from loadlens.metrics.run_result import RunResult
+from loadlens.metrics.thresholds import ThresholdError, parse_threshold
+from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
+from loadlens.scenario.units import InputError
+
+__all__ = ["ExitCode", "cli", "exit_code_for", "main"]
+
+
+class ExitCode:
+    """The process exit codes (DESIGN.md): scripts and CI depend on them."""
+
+    OK = 0
+    INTERNAL = 1
+    BAD_INPUT = 2
+    GENERATOR_BOUND = 98
+    THRESHOLD_CROSSED = 99
+    INTERRUPTED = 130
+
+
+def exit_code_for(result: RunResult) -> int:
+    """Interrupted beats untrustworthy beats a crossed threshold."""
+    if result.status == "interrupted":
+        return ExitCode.INTERRUPTED
+    if result.verdict == "generator-bound":
+        return ExitCode.GENERATOR_BOUND
+    if result.status == "aborted" or not all(t.ok for t in result.thresholds):
+        return ExitCode.THRESHOLD_CROSSED
+    return ExitCode.OK
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="loadlens")
+def cli() -> None:
+    """Load testing and performance diagnosis for HTTP APIs."""
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-u", "--users", type=int, help="Concurrent virtual users (closed model). [10]")
+@click.option("-d", "--duration", help="How long to run: 30s, 5m, 1h. [10s]")
+@click.option("--rate", help="Open model: arrivals per second, e.g. 800/s or 50/m.")
+@click.option("--max-users", type=int, help="Open models: most users in flight. [max(100, rate)]")
+@click.option("--stages", help="Ramping users: 30s:100,60s:1000,30s:0")
+@click.option("--rate-stages", help="Ramping arrival rate: 30s:100/s,60s:800/s")
+@click.option("-i", "--iterations", type=int, help="Each user runs this many iterations.")
+@click.option("--ramp-up", help="Ramp from 0 to -u users (or --rate) over this long first.")
+@click.option("-X", "--method", help="HTTP method. [GET, or POST with a body]")
+@click.option("-H", "--header", "headers", multiple=True, help="'Name: value' (repeatable).")
+@click.option("--json", "json_body", help="JSON request body (sets Content-Type).")
+@click.option("--body", help="Request body: text, or @file.")
+@click.option("--timeout", help="Whole-request timeout. [10s]")
+@click.option("--connect-timeout", help="TCP/TLS connect timeout. [min(5s, --timeout)]")
+@click.option("--insecure", is_flag=True, help="Skip TLS certificate verification.")
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    help="Pass/fail rule, e.g. 'p95<100ms', 'error_rate<1%', 'rps>800' (repeatable).",
+)
+@click.option("--abort-on-fail", is_flag=True, help="Stop early once a threshold is crossed.")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes. [one per core]")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the RunResult JSON here."
+)
+@click.option("--name", help="A name for this run.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def run(
+    target: str,
+    users: int | None,
+    duration: str | None,
+    rate: str | None,
+    max_users: int | None,
+    stages: str | None,
+    rate_stages: str | None,
+    iterations: int | None,
+    ramp_up: str | None,
+    method: str | None,
+    headers: tuple[str, ...],
+    json_body: str | None,
+    body: str | None,
+    timeout: str | None,
+    connect_timeout: str | None,
+    insecure: bool,
+    thresholds: tuple[str, ...],
+    abort_on_fail: bool,
+    workers: int | None,
+    out: Path | None,
+    name: str | None,
+    quiet: bool,
+) -> None:
+    """Load-test TARGET (a URL) and report what was measured."""
+    flags = RunFlags(
+        target=target,
+        users=users,
+        duration=duration,
+        rate=rate,
+        max_users=max_users,
+        stages=stages,
+        rate_stages=rate_stages,
+        iterations=iterations,
+        ramp_up=ramp_up,
+        method=method,
+        headers=list(headers),
+        json_body=json_body,
+        body=body,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        insecure=insecure,
+        thresholds=list(thresholds),
+        abort_on_fail=abort_on_fail,
+        name=name,
+    )
+    try:
+        for expression in thresholds:
+            parse_threshold(expression)
+        scenario = scenario_from_flags(flags)
+    except (InputError, ThresholdError) as e:
+        raise click.UsageError(str(e)) from None
+
+    # Imported here so `loadlens --help` and bad input stay fast.
+    from loadlens.engine.coordinator import run_scenario
+    from loadlens.reporting.result_file import write_result
+    from loadlens.reporting.summary import render_summary
+
+    console = Console()
+    if not quiet and console.is_terminal:
+        from loadlens.reporting.live_view import LiveView
+
+        with LiveView(
+            console,
+            scenario.load.total_duration if scenario.load.executor != "per-vu-iterations" else 0,
+        ) as view:
+            result = run_scenario(scenario, workers=workers, on_second=view.update)
+    else:
+        result = run_scenario(scenario, workers=workers)
+    if out is not None:
+        write_result(result, out)
+    if not quiet:
+        render_summary(result, console)
+        if out is not None:
+            console.print(f"result written to {out}")
+    sys.exit(exit_code_for(result))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as e:  # the last line of defence: a clear message, exit 1
+        print(f"loadlens: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(ExitCode.INTERNAL)

@@ -1,0 +1,1 @@
+"""The load engine: HTTP client, virtual users, executors, workers and the coordinator."""

@@ -1,0 +1,55 @@
+"""Judges each step of a capacity run against its SLO, from the merged seconds."""
+
+from __future__ import annotations
+
+import math
+
+from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.scenario.load import Capacity
+
+__all__ = ["CapacityJudge"]
+
+
+class CapacityJudge:
+    """Accumulates whole seconds into steps; a step is judged once its last second is in."""
+
+    def __init__(self, config: Capacity) -> None:
+        self.config = config
+        self._step = 0
+        self._latency = LatencyHistogram()
+        self._requests = 0
+        self._failures = 0
+        self._dropped = 0
+
+    def add_second(
+        self, second: int, latency: LatencyHistogram, requests: int, failures: int, dropped: int
+    ) -> dict[str, float | bool] | None:
+        """Add one merged second; return the step's verdict when the step is complete."""
+        self._latency.merge(latency)
+        self._requests += requests
+        self._failures += failures
+        self._dropped += dropped
+        step_end = (self._step + 1) * self.config.step_duration
+        if second + 1 < math.floor(step_end + 1e-9):
+            return None
+        p95 = self._latency.percentiles_ns(95.0)[95.0] / 1e6
+        error_rate = self._failures / self._requests if self._requests else 0.0
+        ok = (
+            p95 < self.config.slo_p95_ms
+            and error_rate <= self.config.slo_error_rate
+            and self._dropped == 0
+            and self._requests > 0
+        )
+        verdict: dict[str, float | bool] = {
+            "step": self._step,
+            "rate": self.config.rate_of_step(self._step),
+            "requests": self._requests,
+            "p95_ms": p95,
+            "error_rate": error_rate,
+            "dropped": self._dropped,
+            "ok": ok,
+        }
+        self._step += 1
+        self._latency = LatencyHistogram()
+        self._requests = self._failures = self._dropped = 0
+        return verdict

@@ -1,0 +1,104 @@
+"""Requests encoded to wire bytes once, before the run, so the hot path only writes them."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from loadlens import __version__
+from loadlens.scenario.model import RequestSpec
+
+__all__ = ["Endpoint", "prepare"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A request ready to send: where to connect and the exact bytes to write."""
+
+    index: int
+    origin: int  # index of (host, port, tls): users keep one connection per origin
+    name: str
+    method: str
+    url: str
+    host: str  # the address connected to (resolved once per worker)
+    port: int
+    server_hostname: str
+    tls: bool
+    payload: bytes
+    is_head: bool
+
+    @property
+    def bytes_out(self) -> int:
+        """Bytes written per request."""
+        return len(self.payload)
+
+
+def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
+    names = {name.lower() for name, _ in spec.headers}
+    lines = [f"{spec.method} {target} HTTP/1.1"]
+    if "host" not in names:
+        lines.append(f"Host: {host_header}")
+    if "user-agent" not in names:
+        lines.append(f"User-Agent: loadlens/{__version__}")
+    if "accept" not in names:
+        lines.append("Accept: */*")
+    lines.extend(f"{name}: {value}" for name, value in spec.headers)
+    body = spec.body or b""
+    if (body or spec.method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body
+
+
+def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[Endpoint]:
+    """Encode each request and resolve its host once (DNS per request would be measured)."""
+    resolved: dict[tuple[str, int], str] = {}
+    origins: dict[tuple[str, int, bool], int] = {}
+    endpoints = []
+    for index, spec in enumerate(specs):
+        parts = urlsplit(spec.url)
+        tls = parts.scheme == "https"
+        hostname = parts.hostname or ""
+        port = parts.port or (443 if tls else 80)
+        default_port = (tls and port == 443) or (not tls and port == 80)
+        host_header = hostname if default_port else f"{hostname}:{port}"
+        if ":" in hostname:  # IPv6 literal
+            host_header = f"[{hostname}]" if default_port else f"[{hostname}]:{port}"
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        address = hostname
+        if resolve:
+            key = (hostname, port)
+            if key not in resolved:
+                infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+                resolved[key] = str(infos[0][4][0])
+            address = resolved[key]
+        origin = origins.setdefault((hostname, port, tls), len(origins))
+        endpoints.append(
+            Endpoint(
+                index=index,
+                origin=origin,
+                name=spec.name,
+                method=spec.method,
+                url=spec.url,
+                host=address,
+                port=port,
+                server_hostname=hostname,
+                tls=tls,
+                payload=_encode(spec, host_header, target),
+                is_head=spec.method == "HEAD",
+            )
+        )
+    return endpoints
+
+
+def make_ssl_context(insecure: bool) -> ssl.SSLContext:
+    """A client TLS context: verification on unless the user said --insecure."""
+    ctx = ssl.create_default_context()
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx

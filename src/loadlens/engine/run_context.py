@@ -1,0 +1,153 @@
+"""The real ExecutorContext: users, arrivals and their tasks on one worker's loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from loadlens.engine.clock import Clock
+from loadlens.engine.virtual_user import UserSettings, VirtualUser
+
+__all__ = ["ClosedUser", "RunContext"]
+
+
+class ClosedUser:
+    """A closed-model user's handle: the executor may retire it."""
+
+    __slots__ = ("retired",)
+
+    def __init__(self) -> None:
+        self.retired = False
+
+    def retire(self) -> None:
+        """Finish the current iteration, then stop."""
+        self.retired = True
+
+
+class RunContext:
+    """Runs users and arrivals as tasks of the worker's TaskGroup, and counts them."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        worker_index: int,
+        worker_count: int,
+        settings: UserSettings,
+        tasks: asyncio.TaskGroup,
+        max_users: int | None,
+    ) -> None:
+        self.clock = clock
+        self.worker_index = worker_index
+        self.worker_count = worker_count
+        self._settings = settings
+        self._tasks = tasks
+        self._max_users = max_users
+        self._idle: list[VirtualUser] = []
+        self._open_users = 0
+        self._running: set[asyncio.Task[None]] = set()
+        self._all_done = asyncio.Event()
+        self._all_done.set()
+        self.stopping = False
+        self.users = 0
+        self.iterations = 0
+        self.dropped = 0
+        self.connections_opened = 0
+
+    # -- closed models --------------------------------------------------------------------
+    def start_user(self, iterations: int | None = None) -> ClosedUser:
+        """Start a user that loops iterations until retired, stopped or out of budget."""
+        handle = ClosedUser()
+        self._track(self._tasks.create_task(self._loop_user(handle, iterations)))
+        return handle
+
+    async def _loop_user(self, handle: ClosedUser, iterations: int | None) -> None:
+        user = VirtualUser(self._settings)
+        self.users += 1
+        done = 0
+        try:
+            while not (self.stopping or handle.retired) and (
+                iterations is None or done < iterations
+            ):
+                await user.iteration()
+                done += 1
+                self.iterations += 1
+        finally:
+            self.users -= 1
+            self.connections_opened += user.connections_opened
+            user.close()
+
+    # -- open models ----------------------------------------------------------------------
+    def start_arrival(self, t: float) -> bool:
+        """Give the arrival to an idle user (or a new one, up to max users); else drop it."""
+        if self.stopping:
+            return False
+        if self._idle:
+            user = self._idle.pop()
+        elif self._max_users is None or self._open_users < self._max_users:
+            user = VirtualUser(self._settings)
+            self._open_users += 1
+            self.users += 1
+        else:
+            # Every user is busy: the arrival is counted as dropped, never silently skipped
+            # and never queued (a queue would hide the wait from the latency).
+            self.dropped += 1
+            return False
+        self._track(self._tasks.create_task(self._arrival(user, self.clock.ns_at(t))))
+        return True
+
+    async def _arrival(self, user: VirtualUser, intended_ns: int) -> None:
+        try:
+            await user.iteration(intended_ns)
+            self.iterations += 1
+        finally:
+            if self.stopping:
+                self.connections_opened += user.connections_opened
+                user.connections_opened = 0
+                user.close()
+            self._idle.append(user)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._running.add(task)
+        self._all_done.clear()
+        task.add_done_callback(self._untrack)
+
+    def _untrack(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if not self._running:
+            self._all_done.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        return self._settings.in_flight
+
+    async def wait_users(self, until: float) -> None:
+        """Wait for every user task to end, or run time `until`."""
+        delay = until - self.clock.now()
+        if delay <= 0:
+            return
+        try:
+            async with asyncio.timeout(delay):
+                await self._all_done.wait()
+        except TimeoutError:
+            pass
+
+    async def drain(self, grace: float) -> int:
+        """Stop new work, wait `grace` s for in-flight iterations, cancel the rest; count them."""
+        self.stopping = True
+        if self._running and grace > 0:
+            try:
+                async with asyncio.timeout(grace):
+                    await self._all_done.wait()
+            except TimeoutError:
+                pass
+        interrupted = len(self._running)
+        for task in list(self._running):
+            task.cancel()
+        if self._running:
+            await asyncio.wait(list(self._running))
+        for user in self._idle:
+            self.connections_opened += user.connections_opened
+            user.close()
+        self._idle.clear()
+        return interrupted

@@ -1,0 +1,163 @@
+"""A virtual user: one keep-alive connection and the requests of one iteration."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+from loadlens.engine.http_connection import (
+    ErrorKind,
+    HttpConnection,
+    RequestFailed,
+    open_connection,
+)
+from loadlens.engine.prepared_request import Endpoint
+from loadlens.metrics.recorder import IntervalRecorder
+
+__all__ = ["UserSettings", "VirtualUser"]
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class UserSettings:
+    """What every user of a worker shares: endpoints, TLS, timeouts, the recorder."""
+
+    __slots__ = (
+        "connect_timeout",
+        "endpoints",
+        "in_flight",
+        "loop",
+        "recorder",
+        "ssl_context",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        endpoints: list[Endpoint],
+        recorder: IntervalRecorder,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        self.loop = loop
+        self.endpoints = endpoints
+        self.recorder = recorder
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.in_flight = 0
+
+
+class VirtualUser:
+    """Runs iterations: each sends every endpoint's request once, in order."""
+
+    __slots__ = ("_conns", "_settings", "connections_opened")
+
+    def __init__(self, settings: UserSettings) -> None:
+        self._settings = settings
+        origins = 1 + max(e.origin for e in settings.endpoints)
+        self._conns: list[HttpConnection | None] = [None] * origins
+        self.connections_opened = 0
+
+    async def iteration(self, intended_ns: int | None = None) -> None:
+        """One pass over the endpoints; `intended_ns` is the schedule's start (open models).
+
+        For an open model the first request's latency runs from the intended start, not
+        from when we got round to sending it (wrk2's coordinated-omission fix); its service
+        time runs from the actual start. Later requests in the iteration start when the
+        previous one ended, so for them both clocks agree.
+        """
+        for endpoint in self._settings.endpoints:
+            await self._request(endpoint, intended_ns)
+            intended_ns = None
+
+    async def _request(self, endpoint: Endpoint, intended_ns: int | None) -> None:
+        # One flat coroutine per request: this is the hot path, and every nested
+        # coroutine costs a frame and a send/throw round-trip.
+        settings = self._settings
+        recorder = settings.recorder
+        start_ns = time.monotonic_ns()
+        if intended_ns is None:
+            intended_ns = start_ns
+        else:
+            recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
+        conns = self._conns
+        origin = endpoint.origin
+        settings.in_flight += 1
+        try:
+            for attempt in (0, 1):
+                conn = conns[origin]
+                try:
+                    if conn is None or conn.closed:
+                        conn = conns[origin] = await self._connect(endpoint)
+                    status = await conn.send(endpoint.payload, head=endpoint.is_head)
+                except RequestFailed as failure:
+                    if conn is not None:
+                        conn.close()
+                    conns[origin] = None
+                    # A reused keep-alive connection closed by the server as we sent:
+                    # nothing reached the application, so one retry on a fresh connection
+                    # is what every HTTP client does (for idempotent methods).
+                    if attempt == 0 and failure.retryable and endpoint.method in _IDEMPOTENT:
+                        continue
+                    end_ns = time.monotonic_ns()
+                    recorder.record(
+                        endpoint.index,
+                        0,
+                        end_ns,
+                        end_ns - intended_ns,
+                        end_ns - start_ns,
+                        0,
+                        endpoint.bytes_out,
+                        failure.kind,
+                    )
+                    return
+                except BaseException:
+                    if conn is not None:
+                        conn.close()
+                    conns[origin] = None
+                    raise
+                break
+        finally:
+            settings.in_flight -= 1
+        end_ns = time.monotonic_ns()
+        assert conn is not None  # the loop either returned, raised or sent on a connection
+        if not conn.keep_alive:
+            conns[origin] = None
+            conn.close()
+        error = None
+        if status >= 400:
+            error = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
+        recorder.record(
+            endpoint.index,
+            status,
+            end_ns,
+            end_ns - intended_ns,
+            end_ns - start_ns,
+            conn.bytes_in,
+            endpoint.bytes_out,
+            error,
+        )
+
+    async def _connect(self, endpoint: Endpoint) -> HttpConnection:
+        settings = self._settings
+        self.connections_opened += 1
+        return await open_connection(
+            settings.loop,
+            endpoint.host,
+            endpoint.port,
+            ssl_context=settings.ssl_context if endpoint.tls else None,
+            server_hostname=endpoint.server_hostname,
+            timeout=settings.connect_timeout,
+            request_timeout=settings.timeout,
+        )
+
+    def close(self) -> None:
+        """Drop the user's connections."""
+        for i, conn in enumerate(self._conns):
+            if conn is not None:
+                conn.close()
+                self._conns[i] = None

@@ -1,0 +1,196 @@
+"""A worker process: one uvloop event loop running this worker's share of the users."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import uvloop
+
+from loadlens.engine.clock import MonotonicClock
+from loadlens.engine.executors import EXECUTORS, OPEN_MODELS
+from loadlens.engine.executors.base import ExecutorContext, share
+from loadlens.engine.health import CpuMeter, LoopLagProbe
+from loadlens.engine.prepared_request import make_ssl_context, prepare
+from loadlens.engine.run_context import RunContext
+from loadlens.engine.virtual_user import UserSettings
+from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.recorder import IntervalRecorder
+from loadlens.metrics.snapshot import HealthSample, Snapshot
+from loadlens.scenario.model import LoadSpec, Scenario
+
+__all__ = ["Ready", "Start", "Stop", "WorkerDone", "worker_process"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Worker → coordinator: set up and waiting for the start time."""
+
+    worker: int
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Coordinator → worker: run time 0 is this CLOCK_MONOTONIC instant."""
+
+    t0_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Coordinator → worker: stop now; `interrupt` means don't wait for in-flight requests."""
+
+    reason: str
+    interrupt: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDone:
+    """Worker → coordinator: every second has been shipped."""
+
+    worker: int
+    connections_opened: int
+    interrupted_iterations: int
+    ended_ns: int = 0  # when its last iteration ended (CLOCK_MONOTONIC)
+    error: str | None = None
+
+
+def raise_open_file_limit() -> None:
+    """Each user holds a socket; lift the soft fd limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def worker_process(conn: Connection, index: int, count: int, scenario_json: str) -> None:
+    """Process entry point: run the worker's loop until the coordinator's plan is done."""
+    # Ctrl-C reaches the whole process group; only the coordinator decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise_open_file_limit()
+    scenario = Scenario.model_validate_json(scenario_json)
+    try:
+        uvloop.run(_Worker(conn, index, count, scenario).run())
+    except Exception as e:  # reported, so the coordinator can tell the user
+        with contextlib.suppress(OSError):
+            conn.send(WorkerDone(index, 0, 0, error=f"{type(e).__name__}: {e}"))
+
+
+async def _drive(load: LoadSpec, ctx: ExecutorContext) -> None:
+    """Run the executor that the load model names (the explicit registry)."""
+    await EXECUTORS[load.executor](load, ctx)
+
+
+class _Worker:
+    def __init__(self, conn: Connection, index: int, count: int, scenario: Scenario) -> None:
+        self.conn = conn
+        self.index = index
+        self.count = count
+        self.scenario = scenario
+        self.control: asyncio.Queue[Start | Stop] = asyncio.Queue()
+        self.stop: Stop | None = None
+        self.cpu = CpuMeter()
+
+    def _on_control(self) -> None:
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            # The coordinator is gone: stop at once rather than load a target unattended.
+            message = Stop("coordinator lost", interrupt=True)
+        self.control.put_nowait(message)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        scenario = self.scenario
+        endpoints = prepare(scenario.requests)
+        tls = any(e.tls for e in endpoints)
+        ssl_context = make_ssl_context(scenario.insecure) if tls else None
+        loop.add_reader(self.conn.fileno(), self._on_control)
+        self.conn.send(Ready(self.index))
+        start = await self.control.get()
+        if not isinstance(start, Start):
+            self.conn.send(WorkerDone(self.index, 0, 0))
+            return
+        clock = MonotonicClock(start.t0_ns)
+        recorder = IntervalRecorder(len(endpoints), start.t0_ns)
+        settings = UserSettings(
+            loop, endpoints, recorder, ssl_context, scenario.timeout, scenario.connect_timeout
+        )
+        load = scenario.load
+        max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None
+        if max_users is not None:
+            max_users = share(max_users, self.index, self.count)
+        await clock.sleep_until(0.0)
+        async with asyncio.TaskGroup() as tasks:
+            ctx = RunContext(clock, self.index, self.count, settings, tasks, max_users)
+            recorder.gauges = lambda: (ctx.users, ctx.in_flight)
+            lag = LoopLagProbe()
+            shipper = tasks.create_task(self._ship_every_second(clock, recorder, ctx, lag))
+            prober = tasks.create_task(lag.run())
+            driver = tasks.create_task(_drive(load, ctx))
+            listener = tasks.create_task(self._listen(driver))
+            await asyncio.wait({driver})
+            grace = 0.0 if (self.stop and self.stop.interrupt) else scenario.graceful_stop
+            interrupted = await ctx.drain(grace)
+            ended_ns = time.monotonic_ns()
+            for task in (shipper, prober, listener):
+                task.cancel()
+        recorder.close()
+        self._ship(recorder, ctx, lag, self.cpu, final=True)
+        loop.remove_reader(self.conn.fileno())
+        self.conn.send(WorkerDone(self.index, ctx.connections_opened, interrupted, ended_ns))
+
+    async def _listen(self, driver: asyncio.Task[None]) -> None:
+        while True:
+            message = await self.control.get()
+            if isinstance(message, Stop):
+                self.stop = message
+                driver.cancel()
+
+    async def _ship_every_second(
+        self, clock: MonotonicClock, recorder: IntervalRecorder, ctx: RunContext, lag: LoopLagProbe
+    ) -> None:
+        cpu = self.cpu
+        second = 1
+        while True:
+            # Just after each second's boundary, so requests ending on it are in.
+            await clock.sleep_until(second + 0.005)
+            recorder.rotate(time.monotonic_ns())
+            self._ship(recorder, ctx, lag, cpu)
+            second = int(clock.now()) + 1
+
+    def _ship(
+        self,
+        recorder: IntervalRecorder,
+        ctx: RunContext,
+        lag: LoopLagProbe,
+        cpu: CpuMeter,
+        final: bool = False,
+    ) -> None:
+        closed = recorder.drain()
+        if not closed:
+            return
+        lag_hist = LatencyHistogram()
+        lag_hist.record_many(lag.drain())
+        health = HealthSample(cpu_percent=cpu.read(), loop_lag=lag_hist.to_data())
+        for i, (second, endpoints, schedule_lag, (users, in_flight)) in enumerate(closed):
+            last = i == len(closed) - 1
+            snapshot = Snapshot(
+                worker=self.index,
+                second=second,
+                endpoints=endpoints,
+                users=users,
+                in_flight=in_flight,
+                health=health if last else HealthSample(),
+                final=final and last,
+            )
+            snapshot.health.schedule_lag = schedule_lag.to_data()
+            if last:
+                snapshot.iterations, ctx.iterations = ctx.iterations, 0
+                snapshot.dropped, ctx.dropped = ctx.dropped, 0
+            self.conn.send(snapshot)

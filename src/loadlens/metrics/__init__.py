@@ -1,0 +1,1 @@
+"""Measurement: result records, HDR histograms, per-second series, merge and thresholds."""

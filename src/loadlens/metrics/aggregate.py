@@ -1,0 +1,214 @@
+"""The coordinator's merge: worker snapshots become one timeline and exact run totals.
+
+Seconds are merged in order, and only once every active worker has reported the second,
+so a timeline point always covers all workers. Histograms merge exactly (HDR add), so the
+run's percentiles are those of every request, not averages of per-worker percentiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.run_result import (
+    EndpointResult,
+    GeneratorPoint,
+    LatencyStats,
+    TimelinePoint,
+    Totals,
+)
+from loadlens.metrics.snapshot import EndpointSnapshot, Snapshot
+
+__all__ = ["EndpointInfo", "RunAggregator"]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """How an endpoint is named in results."""
+
+    name: str
+    method: str
+    url: str
+
+
+@dataclass(slots=True)
+class _Counts:
+    requests: int = 0
+    failures: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    status_codes: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    service: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add_counts(self, snap: EndpointSnapshot | _Counts) -> None:
+        self.requests += snap.requests
+        self.failures += snap.failures
+        self.bytes_in += snap.bytes_in
+        self.bytes_out += snap.bytes_out
+        for code, n in snap.status_codes.items():
+            self.status_codes[code] = self.status_codes.get(code, 0) + n
+        for kind, n in snap.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + n
+
+    def to_totals(self, duration_s: float) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "error_rate": self.failures / self.requests if self.requests else 0.0,
+            "rps": self.requests / duration_s if duration_s > 0 else 0.0,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "status_codes": {str(k): v for k, v in sorted(self.status_codes.items())},
+            "errors": dict(sorted(self.errors.items())),
+            "latency": LatencyStats.model_validate(self.latency.summary_ms()),
+            "service_time": LatencyStats.model_validate(self.service.summary_ms()),
+            "clamped_values": self.latency.clamped + self.service.clamped,
+        }
+
+
+def _ms(ns: int | float) -> float:
+    return ns / 1e6
+
+
+class RunAggregator:
+    """Merges per-second snapshots from every worker into timeline and totals."""
+
+    def __init__(self, endpoints: list[EndpointInfo], workers: int) -> None:
+        self.endpoints = endpoints
+        self._pending: dict[int, list[Snapshot]] = {}
+        self._active = set(range(workers))
+        self._per_endpoint = [_Counts() for _ in endpoints]
+        self.overall = _Counts()
+        self.loop_lag = LatencyHistogram()
+        self.schedule_lag = LatencyHistogram()
+        self.timeline: list[TimelinePoint] = []
+        self.generator: list[GeneratorPoint] = []
+        self.iterations = 0
+        self.dropped = 0
+        self.cpu_by_worker: dict[int, list[float]] = {w: [] for w in range(workers)}
+        self.last_second_latency = LatencyHistogram()
+
+    def add(self, snapshot: Snapshot) -> list[TimelinePoint]:
+        """Take one worker's second; return the seconds this completed, in order."""
+        self._pending.setdefault(snapshot.second, []).append(snapshot)
+        return self._complete()
+
+    def worker_done(self, worker: int) -> list[TimelinePoint]:
+        """A worker has shipped its last second; stop waiting for it."""
+        self._active.discard(worker)
+        return self._complete()
+
+    def finish(self) -> list[TimelinePoint]:
+        """Merge whatever is still pending (a worker died or was killed)."""
+        return [self._merge(s, self._pending.pop(s)) for s in sorted(self._pending)]
+
+    def _complete(self) -> list[TimelinePoint]:
+        done = []
+        for second in sorted(self._pending):
+            reporters = {s.worker for s in self._pending[second]}
+            if not self._active <= reporters:
+                break
+            done.append(self._merge(second, self._pending.pop(second)))
+        return done
+
+    def _merge(self, second: int, snapshots: list[Snapshot]) -> TimelinePoint:
+        this_second = _Counts()
+        for index, counts in enumerate(self._per_endpoint):
+            ep_second = _Counts()
+            for snap in snapshots:
+                part = snap.endpoints[index]
+                ep_second.add_counts(part)
+                if part.latency is not None:
+                    ep_second.latency.merge(part.latency)
+                if part.service_time is not None:
+                    ep_second.service.merge(part.service_time)
+            counts.add_counts(ep_second)
+            counts.latency.merge(ep_second.latency)
+            counts.service.merge(ep_second.service)
+            this_second.add_counts(ep_second)
+            this_second.latency.merge(ep_second.latency)
+            this_second.service.merge(ep_second.service)
+        self.last_second_latency = this_second.latency
+        self.overall.add_counts(this_second)
+        self.overall.latency.merge(this_second.latency)
+        self.overall.service.merge(this_second.service)
+
+        second_lag = LatencyHistogram()
+        second_schedule = LatencyHistogram()
+        cpu: list[float] = []
+        for snap in sorted(snapshots, key=lambda s: s.worker):
+            if snap.health.loop_lag is not None:
+                second_lag.merge(snap.health.loop_lag)
+            if snap.health.schedule_lag is not None:
+                second_schedule.merge(snap.health.schedule_lag)
+            cpu.append(round(snap.health.cpu_percent, 1))
+            self.cpu_by_worker.setdefault(snap.worker, []).append(snap.health.cpu_percent)
+            self.iterations += snap.iterations
+            self.dropped += snap.dropped
+        self.loop_lag.merge(second_lag)
+        self.schedule_lag.merge(second_schedule)
+        self.generator.append(
+            GeneratorPoint(
+                t=second,
+                cpu_percent=max(cpu, default=0.0),
+                cpu_percent_by_worker=cpu,
+                loop_lag_ms=_ms(second_lag.max_ns) if second_lag.count else 0.0,
+                schedule_lag_ms=_ms(second_schedule.percentiles_ns(99.0)[99.0]),
+            )
+        )
+
+        lat = this_second.latency
+        p = lat.percentiles_ns(50.0, 95.0, 99.0)
+        point = TimelinePoint(
+            t=second,
+            users=sum(s.users for s in snapshots),
+            rps=float(this_second.requests),
+            requests=this_second.requests,
+            failures=this_second.failures,
+            in_flight=sum(s.in_flight for s in snapshots),
+            dropped=sum(s.dropped for s in snapshots),
+            latency={
+                "mean": _ms(lat.sum_ns / lat.count) if lat.count else 0.0,
+                "p50": _ms(p[50.0]),
+                "p95": _ms(p[95.0]),
+                "p99": _ms(p[99.0]),
+                "max": _ms(lat.max_ns) if lat.count else 0.0,
+            },
+            service_time_p99=_ms(this_second.service.percentiles_ns(99.0)[99.0]),
+        )
+        self.timeline.append(point)
+        return point
+
+    def totals(self, duration_s: float, interrupted_iterations: int = 0) -> Totals:
+        """Whole-run totals."""
+        return Totals.model_validate(
+            {
+                **self.overall.to_totals(duration_s),
+                "iterations": self.iterations,
+                "dropped_iterations": self.dropped,
+                "interrupted_iterations": interrupted_iterations,
+            }
+        )
+
+    def endpoint_results(self, duration_s: float) -> list[EndpointResult]:
+        """Per-endpoint totals."""
+        return [
+            EndpointResult.model_validate(
+                {
+                    "name": info.name,
+                    "method": info.method,
+                    "url": info.url,
+                    **counts.to_totals(duration_s),
+                }
+            )
+            for info, counts in zip(self.endpoints, self._per_endpoint, strict=True)
+        ]
+
+    def histograms(self) -> dict[str, str]:
+        """Encoded HDR latency histograms: overall and per endpoint."""
+        out = {"overall": self.overall.latency.encode()}
+        for info, counts in zip(self.endpoints, self._per_endpoint, strict=True):
+            out[info.name] = counts.latency.encode()
+        return out

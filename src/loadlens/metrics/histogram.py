@@ -1,0 +1,165 @@
+"""Latency histograms: HDR for percentiles, plus exact count, sum, min and max.
+
+Values are nanoseconds. HDR keeps 3 significant digits (0.1% relative error) over
+1 us .. 1 h in bounded memory, and merges exactly across workers and seconds. Nothing is
+rounded before it reaches the histogram, and nothing is sampled away.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from dataclasses import dataclass
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["HIGHEST_NS", "PERCENTILES", "HistogramData", "LatencyHistogram"]
+
+LOWEST_NS = 1_000
+HIGHEST_NS = 3_600 * 1_000_000_000
+SIGNIFICANT_FIGURES = 3
+PERCENTILES = {"p50": 50.0, "p75": 75.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+
+
+@dataclass(slots=True)
+class HistogramData:
+    """A histogram as it travels between processes: HDR bytes plus exact moments."""
+
+    encoded: bytes
+    count: int
+    sum_ns: int
+    min_ns: int
+    max_ns: int
+    clamped: int
+
+
+class LatencyHistogram:
+    """An HDR histogram of nanosecond values that also keeps exact sum, min and max."""
+
+    __slots__ = ("_counts", "_h", "clamped", "count", "max_ns", "min_ns", "sum_ns")
+
+    def __init__(self, hdr: HdrHistogram | None = None) -> None:
+        self._h = (
+            hdr if hdr is not None else HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)
+        )
+        self._counts = np.ctypeslib.as_array(self._h.counts)
+        self.count = int(self._h.total_count)
+        self.sum_ns = 0
+        self.min_ns = int(self._h.get_min_value()) if self.count else sys.maxsize
+        self.max_ns = int(self._h.get_max_value()) if self.count else 0
+        self.clamped = 0
+        if self.count:
+            self.sum_ns = int(self._h.get_mean_value() * self.count)
+
+    def record(self, value_ns: int) -> None:
+        """Record one value."""
+        self.record_many(array("q", [value_ns]))
+
+    def record_many(self, values: array[int]) -> None:
+        """Record a batch of values (the worker's hot path appends to an array, folded here).
+
+        Computes the same bucket index as HdrHistogram.record_value, vectorised: the
+        per-value Python call costs ~2 us, which at 50k requests/s would eat a tenth of
+        the generator's CPU. tests/unit/test_histogram.py checks both agree.
+        """
+        if not len(values):
+            return
+        v = np.frombuffer(values, dtype=np.int64)
+        v = np.maximum(v, 0)
+        self.sum_ns += int(v.sum())
+        self.min_ns = min(self.min_ns, int(v.min()))
+        self.max_ns = max(self.max_ns, int(v.max()))
+        over = int(np.count_nonzero(v > HIGHEST_NS))
+        if over:
+            # Above the range: clamped to the top and counted, never dropped.
+            self.clamped += over
+            v = np.minimum(v, HIGHEST_NS)
+        h = self._h
+        magnitude = np.frexp((v | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+        bucket = magnitude - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+        sub_bucket = np.right_shift(v, bucket + h.unit_magnitude)
+        index = (
+            ((bucket + 1) << h.sub_bucket_half_count_magnitude)
+            + sub_bucket
+            - h.sub_bucket_half_count
+        )
+        self._counts += np.bincount(index, minlength=self._counts.size).astype(np.uint64)
+        n = int(v.size)
+        h.total_count += n
+        h.min_value = min(h.min_value, int(v.min()))
+        h.max_value = max(h.max_value, int(v.max()))
+        self.count += n
+
+    def merge(self, other: LatencyHistogram | HistogramData) -> None:
+        """Add another histogram's values to this one (exact)."""
+        if isinstance(other, HistogramData):
+            if not other.count:
+                return
+            other = LatencyHistogram.from_data(other)
+        if not other.count:
+            return
+        self._h.add(other._h)
+        self.count += other.count
+        self.sum_ns += other.sum_ns
+        self.min_ns = min(self.min_ns, other.min_ns)
+        self.max_ns = max(self.max_ns, other.max_ns)
+        self.clamped += other.clamped
+
+    def to_data(self) -> HistogramData:
+        """Encode for another process (HDR's compressed form; the object does not pickle)."""
+        encoded = self._h.encode() if self.count else b""
+        return HistogramData(
+            encoded, self.count, self.sum_ns, self.min_ns, self.max_ns, self.clamped
+        )
+
+    @classmethod
+    def from_data(cls, data: HistogramData) -> LatencyHistogram:
+        """Rebuild a histogram from its encoded form."""
+        if not data.count:
+            return cls()
+        hist = cls(HdrHistogram.decode(data.encoded))
+        hist.count = data.count
+        hist.sum_ns = data.sum_ns
+        hist.min_ns = data.min_ns
+        hist.max_ns = data.max_ns
+        hist.clamped = data.clamped
+        return hist
+
+    @classmethod
+    def from_encoded(cls, encoded: str | bytes) -> LatencyHistogram:
+        """Rebuild from the base64 HDR string stored in a result file (moments from HDR)."""
+        return cls(HdrHistogram.decode(encoded.encode() if isinstance(encoded, str) else encoded))
+
+    def encode(self) -> str:
+        """The HDR histogram as a base64 string, readable by any HdrHistogram library."""
+        return self._h.encode().decode() if self.count else ""
+
+    def percentiles_ns(self, *percentiles: float) -> dict[float, int]:
+        """Values at the given percentiles (the top of each HDR bucket), in one pass."""
+        if not self.count:
+            return {p: 0 for p in percentiles}
+        out: dict[float, int] = self._h.get_percentile_to_value_dict(list(percentiles))
+        # HDR reports a bucket's highest equivalent value, which can exceed the true max.
+        return {p: min(int(v), self.max_ns) for p, v in out.items()}
+
+    def summary_ms(self) -> dict[str, float | int]:
+        """min, mean, p50..p99.9 and max in milliseconds, plus the count."""
+        if not self.count:
+            return {
+                "count": 0,
+                "min": 0.0,
+                "mean": 0.0,
+                **{k: 0.0 for k in PERCENTILES},
+                "max": 0.0,
+            }
+        values = self.percentiles_ns(*PERCENTILES.values())
+        out: dict[str, float | int] = {
+            "count": self.count,
+            "min": self.min_ns / 1e6,
+            "mean": self.sum_ns / self.count / 1e6,
+        }
+        for key, p in PERCENTILES.items():
+            out[key] = values[p] / 1e6
+        out["max"] = self.max_ns / 1e6
+        return out

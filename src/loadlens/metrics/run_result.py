@@ -1,0 +1,141 @@
+"""The RunResult document (schema `loadlens.run/1`): what a run produced, as data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA",
+    "EndpointResult",
+    "Finding",
+    "GeneratorPoint",
+    "LatencyStats",
+    "RunResult",
+    "ThresholdResult",
+    "TimelinePoint",
+    "Totals",
+]
+
+SCHEMA = "loadlens.run/1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LatencyStats(_Model):
+    """Latency distribution in milliseconds."""
+
+    count: int = 0
+    min: float = 0.0
+    mean: float = 0.0
+    p50: float = 0.0
+    p75: float = 0.0
+    p90: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    p999: float = 0.0
+    max: float = 0.0
+
+
+class Totals(_Model):
+    """Counts and latency over the whole run (or one endpoint)."""
+
+    requests: int = 0
+    failures: int = 0
+    error_rate: float = 0.0
+    rps: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    iterations: int = 0
+    dropped_iterations: int = 0
+    interrupted_iterations: int = 0
+    status_codes: dict[str, int] = Field(default_factory=dict)
+    errors: dict[str, int] = Field(default_factory=dict)
+    latency: LatencyStats = Field(default_factory=LatencyStats)
+    service_time: LatencyStats = Field(default_factory=LatencyStats)
+    clamped_values: int = 0
+
+
+class EndpointResult(Totals):
+    """Totals for one request of the scenario."""
+
+    name: str
+    method: str
+    url: str
+
+
+class ThresholdResult(_Model):
+    """One threshold and whether it held."""
+
+    expression: str
+    value: float
+    ok: bool
+
+
+class TimelinePoint(_Model):
+    """One second of the run, all workers merged."""
+
+    t: int
+    users: int
+    rps: float
+    requests: int
+    failures: int
+    in_flight: int
+    dropped: int
+    latency: dict[str, float]
+    service_time_p99: float = 0.0
+
+
+class GeneratorPoint(_Model):
+    """The load generator's own health during one second (worst worker)."""
+
+    t: int
+    cpu_percent: float
+    cpu_percent_by_worker: list[float] = Field(default_factory=list)
+    loop_lag_ms: float
+    schedule_lag_ms: float
+
+
+class Finding(_Model):
+    """Something analysis noticed, with the evidence and what to do about it."""
+
+    id: str
+    severity: str
+    title: str
+    evidence: str
+    suggestion: str
+
+
+class RunResult(_Model):
+    """Everything one run measured."""
+
+    schema_: str = Field(default=SCHEMA, alias="schema")
+    id: str
+    name: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    status: str
+    verdict: str
+    verdict_reasons: list[str] = Field(default_factory=list)
+    environment: dict[str, Any]
+    load: dict[str, Any]
+    totals: Totals
+    endpoints: list[EndpointResult]
+    checks: list[dict[str, Any]] = Field(default_factory=list)
+    thresholds: list[ThresholdResult] = Field(default_factory=list)
+    timeline: list[TimelinePoint] = Field(default_factory=list)
+    monitors: dict[str, Any] = Field(default_factory=dict)
+    generator: dict[str, Any] = Field(default_factory=dict)
+    capacity: dict[str, Any] | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    histograms: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> str:
+        """The JSON document, with `schema` as its first key."""
+        return self.model_dump_json(by_alias=True, indent=2)

@@ -1,0 +1,47 @@
+"""What a worker ships to the coordinator each second: plain, picklable records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loadlens.metrics.histogram import HistogramData
+
+__all__ = ["EndpointSnapshot", "HealthSample", "Snapshot"]
+
+
+@dataclass(slots=True)
+class EndpointSnapshot:
+    """One endpoint's results during one second on one worker."""
+
+    requests: int = 0
+    failures: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    status_codes: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    latency: HistogramData | None = None
+    service_time: HistogramData | None = None
+
+
+@dataclass(slots=True)
+class HealthSample:
+    """How the worker itself fared during one second."""
+
+    cpu_percent: float = 0.0
+    loop_lag: HistogramData | None = None
+    schedule_lag: HistogramData | None = None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One worker's second `second` (0-based from the run's start)."""
+
+    worker: int
+    second: int
+    endpoints: list[EndpointSnapshot]
+    users: int = 0
+    in_flight: int = 0
+    iterations: int = 0
+    dropped: int = 0
+    health: HealthSample = field(default_factory=HealthSample)
+    final: bool = False

@@ -1,0 +1,110 @@
+"""Thresholds: `p95<100ms`, `error_rate<1%`, `rps>800`, parsed once and judged on totals."""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadlens.metrics.run_result import ThresholdResult, Totals
+
+__all__ = ["Threshold", "ThresholdError", "parse_threshold"]
+
+
+class ThresholdError(ValueError):
+    """A threshold expression that cannot be read; the message says why."""
+
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+    "==": operator.eq,
+}
+_LATENCY = {
+    "min": "min",
+    "avg": "mean",
+    "mean": "mean",
+    "med": "p50",
+    "p50": "p50",
+    "p75": "p75",
+    "p90": "p90",
+    "p95": "p95",
+    "p99": "p99",
+    "p99.9": "p999",
+    "p999": "p999",
+    "max": "max",
+}
+_EXPR = re.compile(r"^\s*([a-z_.0-9]+)\s*(<=|>=|==|<|>)\s*([0-9.]+)\s*([a-z%/]*)\s*$")
+_TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A parsed threshold: which figure, compared how, against what (ms, fraction or /s)."""
+
+    expression: str
+    metric: str
+    op: str
+    limit: float
+
+    @property
+    def depends_on_elapsed_time(self) -> bool:
+        """Throughput figures are only meaningful at the end, never for an early abort."""
+        return self.metric in ("rps", "requests", "iterations")
+
+    def measure(self, totals: Totals) -> float:
+        """The figure this threshold looks at."""
+        if self.metric == "error_rate":
+            return totals.error_rate
+        if self.metric in ("rps", "requests", "failures", "iterations", "dropped_iterations"):
+            return float(getattr(totals, self.metric))
+        family, _, stat = self.metric.partition(".")
+        stats = totals.service_time if family == "service" else totals.latency
+        return float(getattr(stats, stat))
+
+    def judge(self, totals: Totals) -> ThresholdResult:
+        """Whether the threshold held for these totals."""
+        value = self.measure(totals)
+        return ThresholdResult(
+            expression=self.expression, value=value, ok=_OPS[self.op](value, self.limit)
+        )
+
+
+def parse_threshold(expression: str) -> Threshold:
+    """Read `p95<100ms`, `avg<=0.2s`, `service.p99<50ms`, `error_rate<1%`, `rps>800`."""
+    m = _EXPR.match(expression.lower())
+    if not m:
+        raise ThresholdError(
+            f"threshold {expression!r}: expected METRIC OP VALUE, e.g. 'p95<100ms', "
+            "'error_rate<1%', 'rps>800'"
+        )
+    name, op, number, unit = m.groups()
+    try:
+        value = float(number)
+    except ValueError:
+        raise ThresholdError(f"threshold {expression!r}: {number!r} is not a number") from None
+    if name == "error_rate":
+        if unit == "%":
+            value /= 100
+        elif unit:
+            raise ThresholdError(f"threshold {expression!r}: error_rate takes a % or a fraction")
+        return Threshold(expression, "error_rate", op, value)
+    if name in ("rps", "requests", "failures", "iterations", "dropped_iterations"):
+        if unit not in ("", "/s") or (unit == "/s" and name != "rps"):
+            raise ThresholdError(f"threshold {expression!r}: {name} takes a plain number")
+        return Threshold(expression, name, op, value)
+    family, _, stat = name.partition(".")
+    if family not in ("latency", "service", "service_time"):
+        family, stat = "", name
+    if stat not in _LATENCY:
+        raise ThresholdError(
+            f"threshold {expression!r}: unknown metric {name!r}; expected one of "
+            f"{', '.join(sorted(_LATENCY))}, error_rate, rps, requests, failures"
+        )
+    if unit not in _TIME_UNITS:
+        raise ThresholdError(f"threshold {expression!r}: latency takes us, ms or s, not {unit!r}")
+    prefix = "service." if family.startswith("service") else "latency."
+    return Threshold(expression, prefix + _LATENCY[stat], op, value * _TIME_UNITS[unit])

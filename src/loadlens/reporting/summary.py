@@ -1,0 +1,117 @@
+"""The end-of-run summary in the terminal: the figures a developer reads first."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from loadlens.metrics.run_result import LatencyStats, RunResult
+
+__all__ = ["render_summary"]
+
+
+def _ms(v: float) -> str:
+    if v >= 1000:
+        return f"{v / 1000:.2f} s"
+    if v >= 10:
+        return f"{v:.1f} ms"
+    return f"{v:.2f} ms"
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _latency_row(table: Table, label: str, s: LatencyStats) -> None:
+    table.add_row(
+        label, _ms(s.mean), _ms(s.p50), _ms(s.p90), _ms(s.p95), _ms(s.p99), _ms(s.p999), _ms(s.max)
+    )
+
+
+def render_summary(result: RunResult, console: Console) -> None:
+    """Print QPS, average, peak, percentiles, errors, status codes, bytes and the verdict."""
+    t = result.totals
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("target", result.name)
+    head.add_row(
+        "load",
+        ", ".join(f"{k}={v}" for k, v in result.load.items() if not isinstance(v, list | tuple)),
+    )
+    head.add_row("status", f"{result.status} after {result.duration_s:.1f} s")
+    head.add_row(
+        "throughput", f"{t.rps:,.1f} req/s  ({t.requests:,} requests, {t.iterations:,} iterations)"
+    )
+    err_style = "red" if t.error_rate > 0.01 else ("yellow" if t.failures else "green")
+    head.add_row("errors", Text(f"{t.error_rate:.2%}  ({t.failures:,} failed)", style=err_style))
+    if t.errors:
+        head.add_row("  by kind", ", ".join(f"{k} {v:,}" for k, v in t.errors.items()))
+    if t.status_codes:
+        head.add_row("status codes", ", ".join(f"{k}: {v:,}" for k, v in t.status_codes.items()))
+    head.add_row("bytes", f"in {_bytes(t.bytes_in)}, out {_bytes(t.bytes_out)}")
+    if t.dropped_iterations:
+        head.add_row(
+            "dropped", Text(f"{t.dropped_iterations:,} arrivals found no free user", style="red")
+        )
+    if t.interrupted_iterations:
+        head.add_row("interrupted", f"{t.interrupted_iterations:,} iterations cut short")
+
+    lat = Table(title="response time", title_justify="left", show_edge=False)
+    lat.add_column("")
+    for col in ("avg", "p50", "p90", "p95", "p99", "p99.9", "peak"):
+        lat.add_column(col, justify="right")
+    _latency_row(lat, "latency", t.latency)
+    if result.load.get("executor") in ("constant-arrival-rate", "ramping-arrival-rate", "capacity"):
+        _latency_row(lat, "service time", t.service_time)
+
+    parts: list[Table | Text] = [head, Text(), lat]
+    if len(result.endpoints) > 1:
+        ep = Table(title="endpoints", title_justify="left", show_edge=False)
+        for col in ("endpoint", "req/s", "errors", "avg", "p95", "p99", "peak"):
+            ep.add_column(col, justify="left" if col == "endpoint" else "right")
+        for e in result.endpoints:
+            ep.add_row(
+                e.name,
+                f"{e.rps:,.1f}",
+                f"{e.error_rate:.2%}",
+                _ms(e.latency.mean),
+                _ms(e.latency.p95),
+                _ms(e.latency.p99),
+                _ms(e.latency.max),
+            )
+        parts += [Text(), ep]
+    if result.capacity:
+        cap = result.capacity
+        parts += [
+            Text(),
+            Text(
+                f"capacity: highest rate within the SLO {cap['highest_rate_within_slo']:.0f}/s",
+                style="bold",
+            ),
+        ]
+    if result.thresholds:
+        parts.append(Text())
+        for th in result.thresholds:
+            mark = Text("✓ ", style="green") if th.ok else Text("✗ ", style="red")
+            parts.append(Text.assemble(mark, f"{th.expression}  (measured {th.value:.4g})"))
+    verdict_style = {"valid": "green", "generator-bound": "red"}.get(result.verdict, "yellow")
+    parts += [Text(), Text(f"verdict: {result.verdict}", style=f"bold {verdict_style}")]
+    if result.verdict == "generator-bound":
+        parts.append(
+            Text(
+                "These numbers describe loadlens, not the target: the load generator "
+                "could not keep up, so latency and throughput are not the target's.",
+                style="red",
+            )
+        )
+    for reason in result.verdict_reasons:
+        parts.append(Text(f"  - {reason}"))
+    console.print(Panel(Group(*parts), title=f"loadlens run {result.id}", expand=False))

@@ -1,0 +1,1 @@
+"""What a run asks for: requests, load model and limits, validated and frozen."""

@@ -1,0 +1,143 @@
+"""Load models (executors) as validated, frozen settings: one class per model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Capacity",
+    "ConstantArrivalRate",
+    "ConstantVUs",
+    "LoadSpec",
+    "PerVUIterations",
+    "RampingArrivalRate",
+    "RampingVUs",
+    "RateStage",
+    "VUStage",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VUStage(_Frozen):
+    """Move linearly to `target` users over `duration` seconds."""
+
+    duration: float = Field(ge=0)
+    target: int = Field(ge=0)
+
+
+class RateStage(_Frozen):
+    """Move linearly to `target` arrivals per second over `duration` seconds."""
+
+    duration: float = Field(ge=0)
+    target: float = Field(ge=0)
+
+
+class ConstantVUs(_Frozen):
+    """Closed model: a fixed number of users loop for a fixed time."""
+
+    executor: Literal["constant-vus"] = "constant-vus"
+    users: int = Field(ge=1)
+    duration: float = Field(gt=0)
+
+    @property
+    def total_duration(self) -> float:
+        """How long the model runs, in seconds."""
+        return self.duration
+
+
+class RampingVUs(_Frozen):
+    """Closed model: the number of users follows linear stages."""
+
+    executor: Literal["ramping-vus"] = "ramping-vus"
+    start_users: int = Field(default=0, ge=0)
+    stages: tuple[VUStage, ...] = Field(min_length=1)
+
+    @property
+    def total_duration(self) -> float:
+        """How long the model runs, in seconds."""
+        return sum(s.duration for s in self.stages)
+
+    @property
+    def max_users(self) -> int:
+        """The most users any stage reaches."""
+        return max([self.start_users, *(s.target for s in self.stages)])
+
+
+class ConstantArrivalRate(_Frozen):
+    """Open model: iterations start at a fixed rate, whatever the target's latency."""
+
+    executor: Literal["constant-arrival-rate"] = "constant-arrival-rate"
+    rate: float = Field(gt=0)
+    duration: float = Field(gt=0)
+    max_users: int = Field(ge=1)
+
+    @property
+    def total_duration(self) -> float:
+        """How long the model runs, in seconds."""
+        return self.duration
+
+
+class RampingArrivalRate(_Frozen):
+    """Open model: the arrival rate follows linear stages."""
+
+    executor: Literal["ramping-arrival-rate"] = "ramping-arrival-rate"
+    start_rate: float = Field(default=0, ge=0)
+    stages: tuple[RateStage, ...] = Field(min_length=1)
+    max_users: int = Field(ge=1)
+
+    @property
+    def total_duration(self) -> float:
+        """How long the model runs, in seconds."""
+        return sum(s.duration for s in self.stages)
+
+
+class PerVUIterations(_Frozen):
+    """Closed model: each user runs a fixed number of iterations, then stops."""
+
+    executor: Literal["per-vu-iterations"] = "per-vu-iterations"
+    users: int = Field(ge=1)
+    iterations: int = Field(ge=1)
+    max_duration: float = Field(default=600.0, gt=0)
+
+    @property
+    def total_duration(self) -> float:
+        """The longest the model may run, in seconds."""
+        return self.max_duration
+
+
+class Capacity(_Frozen):
+    """Open, stepped model: raise the rate step by step until the SLO breaks."""
+
+    executor: Literal["capacity"] = "capacity"
+    start_rate: float = Field(gt=0)
+    step_rate: float = Field(gt=0)
+    step_duration: float = Field(gt=0)
+    max_steps: int = Field(default=20, ge=1)
+    slo_p95_ms: float = Field(default=100.0, gt=0)
+    slo_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_users: int = Field(ge=1)
+
+    @property
+    def total_duration(self) -> float:
+        """The longest the model may run, in seconds (every step held)."""
+        return self.step_duration * self.max_steps
+
+    def rate_of_step(self, step: int) -> float:
+        """The arrival rate of step `step` (0-based)."""
+        return self.start_rate + step * self.step_rate
+
+
+LoadSpec = Annotated[
+    ConstantVUs
+    | RampingVUs
+    | ConstantArrivalRate
+    | RampingArrivalRate
+    | PerVUIterations
+    | Capacity,
+    Field(discriminator="executor"),
+]

@@ -1,0 +1,73 @@
+"""The scenario: what to request and how hard, validated once and frozen."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loadlens.scenario.load import LoadSpec
+
+__all__ = ["LoadSpec", "RequestSpec", "Scenario"]
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class RequestSpec(BaseModel):
+    """One HTTP request a virtual user sends in each iteration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    method: str = "GET"
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        m = v.upper()
+        if m not in _METHODS:
+            raise ValueError(f"unknown HTTP method {v!r}; expected one of {sorted(_METHODS)}")
+        return m
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        if not parts.hostname:
+            raise ValueError(f"{v!r} has no host")
+        try:
+            _ = parts.port
+        except ValueError as e:
+            raise ValueError(f"{v!r} has an invalid port ({e})") from None
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _clean_headers(cls, v: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        for name, value in v:
+            if not name or any(c in name for c in " \t\r\n:"):
+                raise ValueError(f"invalid header name {name!r}")
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"header {name!r} has a line break in its value")
+        return v
+
+
+class Scenario(BaseModel):
+    """A complete, validated description of one load test run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "run"
+    requests: tuple[RequestSpec, ...] = Field(min_length=1)
+    load: LoadSpec
+    timeout: float = Field(default=10.0, gt=0, description="whole-request timeout, seconds")
+    connect_timeout: float = Field(default=5.0, gt=0, description="TCP+TLS connect, seconds")
+    insecure: bool = False
+    thresholds: tuple[str, ...] = ()
+    abort_on_fail: bool = False
+    graceful_stop: float = Field(default=10.0, ge=0, description="wait for in-flight, seconds")
