@@ -100,29 +100,38 @@ def run(
     quiet: bool,
 ) -> None:
     """Load-test TARGET (a URL) and report what was measured."""
-    flags = RunFlags(
-        target=target,
-        users=users,
-        duration=duration,
-        rate=rate,
-        max_users=max_users,
-        stages=stages,
-        rate_stages=rate_stages,
-        iterations=iterations,
-        ramp_up=ramp_up,
-        method=method,
-        headers=list(headers),
-        json_body=json_body,
-        body=body,
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        insecure=insecure,
-        thresholds=list(thresholds),
-        abort_on_fail=abort_on_fail,
-        name=name,
+    _run(
+        RunFlags(
+            target=target,
+            users=users,
+            duration=duration,
+            rate=rate,
+            max_users=max_users,
+            stages=stages,
+            rate_stages=rate_stages,
+            iterations=iterations,
+            ramp_up=ramp_up,
+            method=method,
+            headers=list(headers),
+            json_body=json_body,
+            body=body,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            insecure=insecure,
+            thresholds=list(thresholds),
+            abort_on_fail=abort_on_fail,
+            name=name,
+        ),
+        workers=workers,
+        out=out,
+        quiet=quiet,
     )
+
+
+def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool) -> None:
+    """Validate, run with a live view, write and print the result, exit with its code."""
     try:
-        for expression in thresholds:
+        for expression in flags.thresholds:
             parse_threshold(expression)
         scenario = scenario_from_flags(flags)
     except (InputError, ThresholdError) as e:
@@ -151,6 +160,36 @@ def run(
         if out is not None:
             console.print(f"result written to {out}")
     sys.exit(exit_code_for(result))
+
+
+@cli.command()
+@click.option("-u", "--users", type=int, default=200, show_default=True)
+@click.option("-d", "--duration", default="10s", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+def demo(users: int, duration: str, out: Path | None) -> None:
+    """Start the built-in demo API on 127.0.0.1 and load-test it."""
+    from loadlens.demo.runner import demo_target
+
+    with demo_target() as url:
+        click.echo(f"demo API on {url}")
+        try:
+            _run(
+                RunFlags(
+                    target=url,
+                    users=users,
+                    duration=duration,
+                    name="demo",
+                    thresholds=["p95<100ms", "error_rate<1%"],
+                ),
+                workers=None,
+                out=out,
+                quiet=False,
+            )
+        except SystemExit as e:
+            code = e.code
+        else:
+            code = 0
+    sys.exit(code)
 
 
 def main() -> None:

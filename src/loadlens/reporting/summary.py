@@ -29,10 +29,12 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _num(v: float) -> str:
+    return f"{v:,.1f}" if v >= 100 else f"{v:.2f}"
+
+
 def _latency_row(table: Table, label: str, s: LatencyStats) -> None:
-    table.add_row(
-        label, _ms(s.mean), _ms(s.p50), _ms(s.p90), _ms(s.p95), _ms(s.p99), _ms(s.p999), _ms(s.max)
-    )
+    table.add_row(label, *(_num(v) for v in (s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max)))
 
 
 def render_summary(result: RunResult, console: Console) -> None:
@@ -64,10 +66,10 @@ def render_summary(result: RunResult, console: Console) -> None:
     if t.interrupted_iterations:
         head.add_row("interrupted", f"{t.interrupted_iterations:,} iterations cut short")
 
-    lat = Table(title="response time", title_justify="left", show_edge=False)
-    lat.add_column("")
+    lat = Table(title="response time (ms)", title_justify="left", show_edge=False)
+    lat.add_column("", no_wrap=True)
     for col in ("avg", "p50", "p90", "p95", "p99", "p99.9", "peak"):
-        lat.add_column(col, justify="right")
+        lat.add_column(col, justify="right", no_wrap=True)
     _latency_row(lat, "latency", t.latency)
     if result.load.get("executor") in ("constant-arrival-rate", "ramping-arrival-rate", "capacity"):
         _latency_row(lat, "service time", t.service_time)

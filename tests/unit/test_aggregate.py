@@ -1,0 +1,63 @@
+"""Worker seconds merge into one timeline and exact totals."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+
+from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
+from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.recorder import IntervalRecorder
+from loadlens.metrics.snapshot import EndpointSnapshot, HealthSample, Snapshot
+
+S = 1_000_000_000
+
+
+def _snapshot(worker: int, second: int, latencies_ms: list[float], errors: int = 0) -> Snapshot:
+    h = LatencyHistogram()
+    h.record_many(array("q", [int(ms * 1e6) for ms in latencies_ms]))
+    ep = EndpointSnapshot(
+        requests=len(latencies_ms) + errors, failures=errors, bytes_in=100 * len(latencies_ms),
+        status_codes={200: len(latencies_ms)}, errors={"reset": errors} if errors else {},
+        latency=h.to_data(), service_time=h.to_data(),
+    )
+    return Snapshot(worker=worker, second=second, endpoints=[ep], users=5, in_flight=1,
+                    health=HealthSample(cpu_percent=50.0 + worker))
+
+
+def test_a_second_is_merged_only_when_every_worker_reported_it() -> None:
+    agg = RunAggregator([EndpointInfo("GET /", "GET", "http://x/")], workers=2)
+    assert agg.add(_snapshot(0, 0, [10, 20])) == []
+    assert agg.add(_snapshot(0, 1, [10])) == []
+    done = agg.add(_snapshot(1, 0, [30, 40], errors=1))
+    assert [p.t for p in done] == [0]
+    assert done[0].requests == 5
+    assert done[0].users == 10
+    assert done[0].latency["max"] == 40
+    # worker 1 finishes without second 1: second 1 completes with worker 0's part alone.
+    assert [p.t for p in agg.worker_done(1)] == [1]
+    totals = agg.totals(duration_s=2.0)
+    assert totals.requests == 6
+    assert totals.failures == 1
+    assert totals.errors == {"reset": 1}
+    assert totals.status_codes == {"200": 5}
+    assert totals.latency.mean == pytest.approx((10 + 20 + 30 + 40 + 10) / 5)
+    assert totals.rps == 3.0
+    assert agg.cpu_by_worker == {0: [50.0, 50.0], 1: [51.0]}
+
+
+def test_recorder_puts_each_request_in_the_second_it_ended() -> None:
+    rec = IntervalRecorder(endpoints=1, t0_ns=0, gauges=lambda: (3, 1))
+    rec.record(0, 200, 100, 5, 5, 10, 10, None)
+    rec.record(0, 500, S + 1, 7, 7, 10, 10, "http-5xx")
+    rec.record(0, 0, 3 * S + 5, 9, 9, 0, 10, "reset")
+    rec.close()
+    seconds = rec.drain()
+    assert [s for s, *_ in seconds] == [0, 1, 2, 3]
+    counts = [eps[0].requests for _, eps, _, _ in seconds]
+    assert counts == [1, 1, 0, 1]
+    last = seconds[3][1][0]
+    assert last.errors == {"reset": 1}
+    assert last.latency is not None and last.latency.count == 0  # no response, no latency
+    assert seconds[0][3] == (3, 1)

@@ -1,0 +1,39 @@
+"""The verdict says when the generator, not the target, set the numbers."""
+
+from __future__ import annotations
+
+from loadlens.analysis.verdict import judge_generator
+
+
+def _judge(**overrides: object) -> tuple[str, list[str]]:
+    args: dict[str, object] = dict(requests=1000, cpu_by_worker={0: [30.0] * 10},
+                                   loop_lag_p99_ms=1.0, schedule_lag_p99_ms=0.5, dropped=0,
+                                   open_model=False, max_users=None)
+    args.update(overrides)
+    v = judge_generator(**args)  # type: ignore[arg-type]
+    return v.verdict, v.reasons
+
+
+def test_healthy_generator_is_valid() -> None:
+    assert _judge() == ("valid", [])
+
+
+def test_sustained_cpu_is_generator_bound() -> None:
+    verdict, reasons = _judge(cpu_by_worker={0: [50, 95, 96, 97, 40], 1: [20] * 5})
+    assert verdict == "generator-bound"
+    assert "worker 0" in reasons[0]
+
+
+def test_a_single_busy_second_is_not() -> None:
+    assert _judge(cpu_by_worker={0: [50, 95, 40, 96, 40, 30]})[0] == "valid"
+
+
+def test_loop_lag_dropped_and_late_arrivals() -> None:
+    assert "lag" in _judge(loop_lag_p99_ms=25.0)[1][0]
+    verdict, reasons = _judge(open_model=True, dropped=12, max_users=5)
+    assert verdict == "generator-bound" and "12 arrivals" in reasons[0]
+    assert "late" in _judge(open_model=True, schedule_lag_p99_ms=40.0)[1][0]
+
+
+def test_nothing_measured_is_inconclusive() -> None:
+    assert _judge(requests=0)[0] == "inconclusive"
