@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from support.cli import LoadlensRunner, assert_no_traceback
 from support.target_server import TargetServer
 

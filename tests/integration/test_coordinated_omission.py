@@ -23,6 +23,7 @@ import math
 import time
 
 import pytest
+
 from support.cli import LoadlensRunner, check_result
 from support.target_server import TargetServer
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+
 from support.cli import LoadlensRunner, check_result
 from support.target_server import TargetServer
 
@@ -54,7 +55,10 @@ def test_insecure_skips_verification(loadlens: LoadlensRunner, tls_server: Targe
 
 
 def test_trusted_ca_verifies(
-    loadlens: LoadlensRunner, tls_server: TargetServer, ca: trustme.CA, tmp_path: Path,
+    loadlens: LoadlensRunner,
+    tls_server: TargetServer,
+    ca: trustme.CA,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Verification really checks the chain: trusting the CA (through OpenSSL's standard

@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+
 from support.cli import LoadlensRunner, check_result
 from support.target_server import TargetServer
 
@@ -37,7 +38,7 @@ def test_sigint_saves_an_interrupted_result(
         else:
             os.killpg(proc.pid, signal.SIGINT)
         try:
-            stdout, stderr = proc.communicate(timeout=10)
+            _stdout, stderr = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             pytest.fail("loadlens did not exit within 10 s of SIGINT")
         exit_after = time.monotonic() - interrupted_at

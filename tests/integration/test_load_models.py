@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from support.cli import CliRun, LoadlensRunner, check_result
 from support.target_server import CHUNKED_BODY, OK_BODY, TargetServer
 
@@ -77,9 +78,7 @@ def test_per_vu_iterations_exact(loadlens: LoadlensRunner, target_server: Target
     assert totals["bytes_in"] >= 100 * len(OK_BODY)
 
 
-def test_workers_split_users_exactly(
-    loadlens: LoadlensRunner, target_server: TargetServer
-) -> None:
+def test_workers_split_users_exactly(loadlens: LoadlensRunner, target_server: TargetServer) -> None:
     run = loadlens.run(
         target_server.url("/delay?ms=2"), "--workers", "2", "-u", "3", "-i", "5", timeout=45
     )
@@ -145,9 +144,7 @@ def test_ramping_arrival_rate_follows_the_integral(
 def test_ramping_vus_follows_the_stages(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
-    run = loadlens.run(
-        target_server.url("/delay?ms=20"), "--stages", "1s:4,1s:4,1s:0", timeout=45
-    )
+    run = loadlens.run(target_server.url("/delay?ms=20"), "--stages", "1s:4,1s:4,1s:0", timeout=45)
     result = _assert_clean(run)
     assert result["load"]["executor"] == "ramping-vus"
     _assert_counts_match(run, target_server, "/delay")

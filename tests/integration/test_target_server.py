@@ -11,6 +11,7 @@ import time
 import httptools
 import pytest
 import trustme
+
 from support.target_server import (
     CHUNKED_BODY,
     MALFORMED_RESPONSE,

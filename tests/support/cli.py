@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -177,7 +178,7 @@ def _check_stats(where: str, stats: dict[str, Any], count: int | None) -> None:
         values = [float(stats[k]) for k in ("min", "p50", "p75", "p90", "p95", "p99", "p999")]
         # Percentiles never decrease and stay within [min, max] (HDR rounding allowed).
         slack = max(1.0, 0.01 * float(stats["max"]))
-        for lo, hi in zip(values, values[1:], strict=False):
+        for lo, hi in itertools.pairwise(values):
             assert lo <= hi + slack, f"{where}: percentiles out of order: {stats}"
         assert float(stats["min"]) <= float(stats["mean"]) + slack, f"{where}: {stats}"
         assert float(stats["mean"]) <= float(stats["max"]) + slack, f"{where}: {stats}"

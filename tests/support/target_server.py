@@ -50,7 +50,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
-__all__ = ["MIB", "OK_BODY", "ReceivedRequest", "TargetServer", "port_blackholed", "port_refusing", "running_server"]
+__all__ = [
+    "MIB",
+    "OK_BODY",
+    "ReceivedRequest",
+    "TargetServer",
+    "port_blackholed",
+    "port_refusing",
+    "running_server",
+]
 
 MIB = 1024 * 1024
 
