@@ -55,6 +55,12 @@ def cli() -> None:
 @click.option("--rate-stages", help="Ramping arrival rate: 30s:100/s,60s:800/s")
 @click.option("-i", "--iterations", type=int, help="Each user runs this many iterations.")
 @click.option("--ramp-up", help="Ramp from 0 to -u users (or --rate) over this long first.")
+@click.option(
+    "--step", help="Capacity run: raise --rate by this much each -d until the SLO breaks."
+)
+@click.option("--max-steps", type=int, help="Capacity run: most steps. [20]")
+@click.option("--slo-p95", help="Capacity run: a step holds if its p95 stays under this. [100ms]")
+@click.option("--slo-error-rate", help="Capacity run: ...and its error rate at most this. [1%]")
 @click.option("-X", "--method", help="HTTP method. [GET, or POST with a body]")
 @click.option("-H", "--header", "headers", multiple=True, help="'Name: value' (repeatable).")
 @click.option("--json", "json_body", help="JSON request body (sets Content-Type).")
@@ -85,6 +91,10 @@ def run(
     rate_stages: str | None,
     iterations: int | None,
     ramp_up: str | None,
+    step: str | None,
+    max_steps: int | None,
+    slo_p95: str | None,
+    slo_error_rate: str | None,
     method: str | None,
     headers: tuple[str, ...],
     json_body: str | None,
@@ -111,6 +121,10 @@ def run(
             rate_stages=rate_stages,
             iterations=iterations,
             ramp_up=ramp_up,
+            step=step,
+            max_steps=max_steps,
+            slo_p95=slo_p95,
+            slo_error_rate=slo_error_rate,
             method=method,
             headers=list(headers),
             json_body=json_body,

@@ -192,14 +192,19 @@ def test_error_status_storm(
     assert target_server.connections_opened == 2  # keep-alive survives error statuses
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
 def test_idle_keepalive_closed_by_server_reconnects_transparently(
-    loadlens: LoadlensRunner, target_server: TargetServer
+    loadlens: LoadlensRunner, target_server: TargetServer, method: str
 ) -> None:
     # One user, 4 arrivals a second: the connection idles 250 ms between requests and the
     # server closes it after 100 ms idle, so every request after the first finds its
     # kept-alive connection closed by the server and must reconnect without an error.
+    # The close is long noticed when the next request is due, so even a POST (never
+    # retried blindly) must go out on a fresh connection.
+    body = ["--json", '{"n": 1}'] if method == "POST" else []
     run = loadlens.run(
         target_server.url("/idle-close?after_ms=100"),
+        "-X", method, *body,
         "--rate", "4/s", "-d", "2s", "--max-users", "1", "--timeout", "2s",
         timeout=45,
     )  # fmt: skip
@@ -211,3 +216,4 @@ def test_idle_keepalive_closed_by_server_reconnects_transparently(
     assert target_server.requests_by_path == {"/idle-close": 8}
     assert target_server.idle_closes >= 6
     assert target_server.connections_opened >= 7
+    assert target_server.requests_by_method == {method: 8}

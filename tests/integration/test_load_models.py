@@ -75,6 +75,8 @@ def test_per_vu_iterations_exact(loadlens: LoadlensRunner, target_server: Target
     assert _assert_counts_match(run, target_server, "/ok") == 100
     assert totals["status_codes"] == {"200": 100}
     assert totals["latency"]["count"] == 100
+    # Each user (one keep-alive connection each) ran exactly its 25 iterations.
+    assert target_server.requests_per_connection == [25, 25, 25, 25]
     assert totals["bytes_in"] >= 100 * len(OK_BODY)
 
 
@@ -87,16 +89,19 @@ def test_workers_split_users_exactly(loadlens: LoadlensRunner, target_server: Ta
     assert result["totals"]["requests"] == 15
     assert result["totals"]["iterations"] == 15
     assert _assert_counts_match(run, target_server, "/delay") == 15
-    # 3 users split 2 + 1 over the workers, each user keeping its own connection.
+    # 3 users split 2 + 1 over the workers, each user keeping its own connection and
+    # running exactly its 5 iterations on it.
     assert target_server.connections_opened == 3, target_server.connections_opened
+    assert target_server.requests_per_connection == [5, 5, 5]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_constant_arrival_rate_sends_every_arrival(
-    loadlens: LoadlensRunner, target_server: TargetServer
+    loadlens: LoadlensRunner, target_server: TargetServer, workers: str
 ) -> None:
     run = loadlens.run(
         target_server.url("/delay?ms=5"),
-        "--rate", "200/s", "-d", "2s", "--max-users", "50",
+        "--rate", "200/s", "-d", "2s", "--max-users", "50", "--workers", workers,
         timeout=45,
     )  # fmt: skip
     result = _assert_clean(run)
@@ -158,6 +163,21 @@ def test_ramping_vus_follows_the_stages(
     # 4 users x 1 s / ~20 ms = ~190 requests in the held second.
     assert 100 <= rows[1]["requests"] <= 210, rows[1]
     assert rows[0]["requests"] < rows[1]["requests"], users
+
+
+def test_ramp_up_starts_users_gradually(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    run = loadlens.run(
+        target_server.url("/delay?ms=20"), "-u", "4", "-d", "2s", "--ramp-up", "1s", timeout=45
+    )
+    result = _assert_clean(run)
+    _assert_counts_match(run, target_server, "/delay")
+    rows = sorted(result["timeline"], key=lambda row: row["t"])
+    # Fewer requests while users are still being added than once all 4 run.
+    assert max(row["users"] for row in rows) == 4, rows
+    assert rows[-1]["users"] == 4 or rows[-2]["users"] == 4, rows
+    assert rows[0]["requests"] < rows[1]["requests"], [r["requests"] for r in rows]
 
 
 def test_head_requests_expect_no_body(

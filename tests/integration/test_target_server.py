@@ -91,6 +91,8 @@ def test_ok_keeps_the_connection_alive(target_server: TargetServer) -> None:
     assert target_server.connections_opened == 1
     assert target_server.requests_seen == 3
     assert target_server.requests_by_path == {"/ok": 3}
+    _get(target_server, "/ok")
+    assert target_server.requests_per_connection == [3, 1]
 
 
 def test_pipelined_requests_are_answered_in_order(target_server: TargetServer) -> None:

@@ -45,9 +45,10 @@ class MonotonicClock:
         return self.t0_ns + int(t * 1e9)
 
     async def sleep_until(self, t: float) -> None:
-        """Sleep until t (uvloop timers have 1 ms granularity)."""
-        delay = t - self.now()
-        if delay > 0:
+        """Sleep until t; never returns early."""
+        # uvloop rounds timers to whole milliseconds and can wake up to 1 ms before the
+        # deadline; an arrival released early would show a latency below its service time.
+        while (delay := t - self.now()) > 0:
             await asyncio.sleep(delay)
 
 

@@ -80,7 +80,7 @@ class VirtualUser:
         settings = self._settings
         recorder = settings.recorder
         start_ns = time.monotonic_ns()
-        if intended_ns is None:
+        if intended_ns is None or intended_ns > start_ns:
             intended_ns = start_ns
         else:
             recorder.record_schedule_lag(start_ns, start_ns - intended_ns)

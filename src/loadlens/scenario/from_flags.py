@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from loadlens.scenario.load import (
+    Capacity,
     ConstantArrivalRate,
     ConstantVUs,
     PerVUIterations,
@@ -46,6 +47,10 @@ class RunFlags:
     rate_stages: str | None = None
     iterations: int | None = None
     ramp_up: str | None = None
+    step: str | None = None
+    max_steps: int | None = None
+    slo_p95: str | None = None
+    slo_error_rate: str | None = None
     method: str | None = None
     headers: list[str] = field(default_factory=list)
     json_body: str | None = None
@@ -97,6 +102,8 @@ def _body(flags: RunFlags, headers: list[tuple[str, str]]) -> bytes | None:
 
 
 def _load(flags: RunFlags) -> object:
+    if flags.step is not None:
+        _conflict(flags, "step", "rate_stages")
     for a, b in [
         ("rate", "stages"),
         ("rate", "rate_stages"),
@@ -124,6 +131,11 @@ def _load(flags: RunFlags) -> object:
         raise InputError("--max-users applies to --rate or --rate-stages (open models)")
     ramp = parse_duration(flags.ramp_up, what="--ramp-up") if flags.ramp_up else None
     duration = parse_duration(flags.duration or DEFAULT_DURATION, what="-d/--duration")
+    if flags.step is not None:
+        return _capacity(flags, duration, ramp)
+    for option in ("max_steps", "slo_p95", "slo_error_rate"):
+        if getattr(flags, option) is not None:
+            raise InputError(f"--{option.replace('_', '-')} applies to --step (capacity runs)")
 
     if flags.stages is not None:
         return RampingVUs(
@@ -162,6 +174,42 @@ def _load(flags: RunFlags) -> object:
             stages=(VUStage(duration=ramp, target=users), VUStage(duration=duration, target=users))
         )
     return ConstantVUs(users=users, duration=duration)
+
+
+def _capacity(flags: RunFlags, step_duration: float, ramp: float | None) -> Capacity:
+    if flags.rate is None:
+        raise InputError(
+            "--step needs --rate, the first step's rate (e.g. --rate 100/s --step 50/s)"
+        )
+    if ramp:
+        raise InputError("--ramp-up does not apply to --step: the steps are the ramp")
+    start = parse_rate(flags.rate, what="--rate")
+    step = parse_rate(flags.step or "", what="--step")
+    if start <= 0 or step <= 0:
+        raise InputError("--rate and --step must be above 0")
+    max_steps = flags.max_steps if flags.max_steps is not None else 20
+    if max_steps < 1:
+        raise InputError("--max-steps must be at least 1")
+    if step_duration < 1:
+        raise InputError("-d/--duration (each step's length) must be at least 1s for --step")
+    slo_p95 = parse_duration(flags.slo_p95 or "100ms", what="--slo-p95") * 1000
+    error_rate = 0.01
+    if flags.slo_error_rate is not None:
+        text = flags.slo_error_rate.strip()
+        try:
+            error_rate = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+        except ValueError:
+            raise InputError(f"--slo-error-rate: cannot read {text!r}; e.g. 1% or 0.01") from None
+    peak = start + step * (max_steps - 1)
+    return Capacity(
+        start_rate=start,
+        step_rate=step,
+        step_duration=step_duration,
+        max_steps=max_steps,
+        slo_p95_ms=slo_p95,
+        slo_error_rate=error_rate,
+        max_users=flags.max_users or _default_max_users(peak),
+    )
 
 
 def _default_max_users(rate: float) -> int:
