@@ -6,15 +6,17 @@ import asyncio
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "MonotonicClock", "VirtualClock"]
+__all__ = ["EARLY_S", "Clock", "MonotonicClock", "VirtualClock"]
+
+EARLY_S = 0.0005
 
 
 class Clock(Protocol):
     """Seconds since the run's start, and a way to wait for a moment.
 
-    Callers may assume `now()` never goes backwards. `sleep_until(t)` returns at or after
-    `t` (immediately if `t` has passed) and is cancellable; implementations must not
-    busy-wait.
+    Callers may assume `now()` never goes backwards. `sleep_until(t)` returns no earlier
+    than `t - EARLY_S` (immediately if that has passed) and is cancellable;
+    implementations must not busy-wait.
     """
 
     def now(self) -> float:
@@ -45,10 +47,13 @@ class MonotonicClock:
         return self.t0_ns + int(t * 1e9)
 
     async def sleep_until(self, t: float) -> None:
-        """Sleep until t; never returns early."""
-        # uvloop rounds timers to whole milliseconds and can wake up to 1 ms before the
-        # deadline; an arrival released early would show a latency below its service time.
-        while (delay := t - self.now()) > 0:
+        """Sleep until t, returning at most EARLY_S before it."""
+        # uvloop rounds timers to whole milliseconds against a cached clock, so it can wake
+        # up to 1 ms early. Sleeping again while more than half a millisecond remains gets
+        # within 0.5 ms of t without ever spinning (a sub-0.5 ms sleep rounds to zero).
+        # A virtual user never times from an intended start later than its actual start,
+        # so an arrival sent a little early is timed from when it was really sent.
+        while (delay := t - self.now()) > EARLY_S:
             await asyncio.sleep(delay)
 
 
