@@ -43,12 +43,9 @@ class HttpConnection(asyncio.Protocol):
     """A client connection that carries one request at a time (no pipelining)."""
 
     __slots__ = (
-        "_body_bytes",
-        "_head",
         "_loop",
         "_parser",
         "_reset_parser",
-        "_status",
         "_timeout",
         "_timer",
         "_transport",
@@ -68,10 +65,7 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[int] | None = None
-        self._status = 0
-        self._head = False
         self._reset_parser = False
-        self._body_bytes = 0
         self.bytes_in = 0
         self.keep_alive = True
         self.closed = False
@@ -93,14 +87,11 @@ class HttpConnection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as e:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
             self._fail(RequestFailed(ErrorKind.PROTOCOL, str(e)))
             self.close()
             return
         if self._reset_parser:
-            # A HEAD response carries Content-Length but no body, and llhttp cannot be told
-            # the request method; so a HEAD response ends at its headers and the parser is
-            # replaced for the next response.
             self._reset_parser = False
             self._parser = httptools.HttpResponseParser(self)
 
@@ -123,36 +114,38 @@ class HttpConnection(asyncio.Protocol):
             waiter.set_exception(RequestFailed(ErrorKind.RESET, detail, retryable=retryable))
 
     # -- llhttp callbacks ---------------------------------------------------------------
-    def on_headers_complete(self) -> None:
-        """Note the status; a HEAD response is complete here."""
-        self._status = self._parser.get_status_code()
-        if self._head and self._status >= 200:
-            self.keep_alive = self._parser.should_keep_alive()
-            self._reset_parser = True
-            self._finish()
-
-    def on_body(self, body: bytes) -> None:
-        """Count body bytes; the body itself is not kept."""
-        self._body_bytes += len(body)
-
+    # Only on_message_complete: httptools calls into Python just for the callbacks the
+    # protocol defines, so none for headers or body chunks (every byte is already counted
+    # in data_received, and no check needs the body yet).
     def on_message_complete(self) -> None:
         """Complete the pending request (interim 1xx responses are skipped)."""
-        status = self._status
-        if 100 <= status < 200 and status != 101:
+        parser = self._parser
+        status = parser.get_status_code()
+        if status < 200:
             return
-        if self._head:
+        self.keep_alive = parser.should_keep_alive()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(status)
+
+    def head_complete(self) -> None:
+        """A HEAD response ends at its headers (see _HeadResponse)."""
+        parser = self._parser
+        status = parser.get_status_code()
+        if status < 200:
             return
-        self.keep_alive = self._parser.should_keep_alive()
-        self._finish()
+        self.keep_alive = parser.should_keep_alive()
+        self._reset_parser = True
+        self._finish(status)
 
     # -- requests -----------------------------------------------------------------------
-    def send(self, payload: bytes, *, head: bool = False) -> asyncio.Future[int]:
+    def send(self, payload: bytes, head: bool = False) -> asyncio.Future[int]:
         """Write one request; the future resolves to the status code or fails RequestFailed."""
         waiter: asyncio.Future[int] = self._loop.create_future()
         self._waiter = waiter
-        self._status = 0
-        self._head = head
-        self._body_bytes = 0
+        if head:
+            self._parser = httptools.HttpResponseParser(_HeadResponse(self))
+            self._reset_parser = False
         self.bytes_in = 0
         self.requests_sent += 1
         # One lazily re-armed timer per connection instead of a timer per request: sending
@@ -195,15 +188,33 @@ class HttpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def _finish(self) -> None:
+    def _finish(self, status: int) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(self._status)
+            waiter.set_result(status)
 
     def _fail(self, error: RequestFailed) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
+
+
+class _HeadResponse:
+    """Parser callbacks for a response to HEAD, which ends at its headers.
+
+    A HEAD response carries Content-Length but no body, and llhttp cannot be told the
+    request's method; so for HEAD the parser reports to this object, which completes the
+    request when the headers end, and the connection then starts a fresh parser.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: HttpConnection) -> None:
+        self._conn = conn
+
+    def on_headers_complete(self) -> None:
+        """The response is complete."""
+        self._conn.head_complete()
 
 
 async def open_connection(

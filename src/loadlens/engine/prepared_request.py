@@ -28,11 +28,7 @@ class Endpoint:
     tls: bool
     payload: bytes
     is_head: bool
-
-    @property
-    def bytes_out(self) -> int:
-        """Bytes written per request."""
-        return len(self.payload)
+    bytes_out: int  # len(payload), kept as a field: read on every request
 
 
 def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
@@ -77,6 +73,7 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
                 resolved[key] = str(infos[0][4][0])
             address = resolved[key]
         origin = origins.setdefault((hostname, port, tls), len(origins))
+        payload = _encode(spec, host_header, target)
         endpoints.append(
             Endpoint(
                 index=index,
@@ -88,8 +85,9 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
                 port=port,
                 server_hostname=hostname,
                 tls=tls,
-                payload=_encode(spec, host_header, target),
+                payload=payload,
                 is_head=spec.method == "HEAD",
+                bytes_out=len(payload),
             )
         )
     return endpoints
