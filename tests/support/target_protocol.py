@@ -291,6 +291,15 @@ class TargetConnection(asyncio.Protocol):
         ms = _qfloat(request.query, "ms", 50.0)
         self._later(ms / 1000.0, lambda: self._respond(request, 200, b'{"delayed_ms": %d}' % ms))
 
+    def _serial(self, request: ReceivedRequest) -> None:
+        # One request at a time across all connections, `ms` each: a server whose capacity
+        # is exactly 1000/ms requests per second, and whose latency grows past it.
+        ms = _qfloat(request.query, "ms", 5.0)
+        now = self.loop.time()
+        done = max(now, self.server.serial_free_at) + ms / 1000.0
+        self.server.serial_free_at = done
+        self._later(done - now, lambda: self._respond(request, 200, b'{"serial": true}'))
+
     def _status(self, request: ReceivedRequest) -> None:
         code = _qint(request.query, "code", 200)
         if not 200 <= code <= 999:
@@ -418,6 +427,7 @@ class TargetConnection(asyncio.Protocol):
 ROUTES: dict[str, Callable[[TargetConnection, ReceivedRequest], None]] = {
     "/ok": TargetConnection._ok,
     "/delay": TargetConnection._delay,
+    "/serial": TargetConnection._serial,
     "/status": TargetConnection._status,
     "/close": TargetConnection._close_after,
     "/reset": TargetConnection._reset,

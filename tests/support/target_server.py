@@ -13,6 +13,7 @@ Behaviours, chosen by path (query string carries parameters):
 ==============================  ======================================================
 ``/ok``                         200, ~200-byte JSON body, keep-alive
 ``/delay?ms=50``                200 after that many milliseconds
+``/serial?ms=5``                one request at a time server-wide, ms each (capacity 1000/ms per s)
 ``/status?code=503``            that status, small JSON body
 ``/close``                      200 with ``Connection: close``, then closes
 ``/reset``                      status line + part of the headers, then RST
@@ -121,6 +122,7 @@ class TargetServer:
         self._per_connection: dict[int, int] = {}
         self._serial = 0
         self._idle_closes = 0
+        self.serial_free_at = 0.0  # /serial: when the one simulated worker is next free
         self._holds: list[float] = []
         self._peak_write_buffer = 0
         self._echoes: list[ReceivedRequest] = []

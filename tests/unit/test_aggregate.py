@@ -18,12 +18,22 @@ def _snapshot(worker: int, second: int, latencies_ms: list[float], errors: int =
     h = LatencyHistogram()
     h.record_many(array("q", [int(ms * 1e6) for ms in latencies_ms]))
     ep = EndpointSnapshot(
-        requests=len(latencies_ms) + errors, failures=errors, bytes_in=100 * len(latencies_ms),
-        status_codes={200: len(latencies_ms)}, errors={"reset": errors} if errors else {},
-        latency=h.to_data(), service_time=h.to_data(),
+        requests=len(latencies_ms) + errors,
+        failures=errors,
+        bytes_in=100 * len(latencies_ms),
+        status_codes={200: len(latencies_ms)},
+        errors={"reset": errors} if errors else {},
+        latency=h.to_data(),
+        service_time=h.to_data(),
     )
-    return Snapshot(worker=worker, second=second, endpoints=[ep], users=5, in_flight=1,
-                    health=HealthSample(cpu_percent=50.0 + worker))
+    return Snapshot(
+        worker=worker,
+        second=second,
+        endpoints=[ep],
+        users=5,
+        in_flight=1,
+        health=HealthSample(cpu_percent=50.0 + worker),
+    )
 
 
 def test_a_second_is_merged_only_when_every_worker_reported_it() -> None:

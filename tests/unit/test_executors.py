@@ -61,7 +61,7 @@ def test_arrivals_keep_their_intended_time_when_released_late() -> None:
     # each with its own intended time (latency will count the lateness).
     config = ConstantArrivalRate(rate=100, duration=1, max_users=10)
     ctx = FakeContext()
-    ctx.clock._now = 0.5  # noqa: SLF001 - simulate a stalled loop
+    ctx.clock._now = 0.5
     run(EXECUTORS["constant-arrival-rate"](config, ctx))
     assert ctx.arrivals[:51] == pytest.approx([k / 100 for k in range(51)])
     assert len(ctx.arrivals) == 100

@@ -14,8 +14,10 @@ from loadlens.metrics.histogram import HIGHEST_NS, LOWEST_NS, SIGNIFICANT_FIGURE
 
 def test_batch_fold_matches_hdr_record_value() -> None:
     rng = random.Random(7)
-    values = [rng.choice([rng.randint(0, 5_000), rng.randint(1_000, 10**8),
-                          rng.randint(10**8, 10**12)]) for _ in range(20_000)]
+    values = [
+        rng.choice([rng.randint(0, 5_000), rng.randint(1_000, 10**8), rng.randint(10**8, 10**12)])
+        for _ in range(20_000)
+    ]
     ours = LatencyHistogram()
     ours.record_many(array("q", values))
     reference = HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)

@@ -15,8 +15,16 @@ from loadlens.scenario.units import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), ("1m30s", 90), ("200", 200),
-     ("250us", 0.00025), ("1.5s", 1.5)],
+    [
+        ("500ms", 0.5),
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1m30s", 90),
+        ("200", 200),
+        ("250us", 0.00025),
+        ("1.5s", 1.5),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -28,8 +36,9 @@ def test_bad_durations_say_what_was_expected(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("text", "rate"), [("800/s", 800), ("50/m", 50 / 60), ("3600/h", 1),
-                                            ("12", 12), ("0.5/s", 0.5)])
+@pytest.mark.parametrize(
+    ("text", "rate"), [("800/s", 800), ("50/m", 50 / 60), ("3600/h", 1), ("12", 12), ("0.5/s", 0.5)]
+)
 def test_rates(text: str, rate: float) -> None:
     assert parse_rate(text) == pytest.approx(rate)
 

@@ -6,9 +6,15 @@ from loadlens.analysis.verdict import judge_generator
 
 
 def _judge(**overrides: object) -> tuple[str, list[str]]:
-    args: dict[str, object] = dict(requests=1000, cpu_by_worker={0: [30.0] * 10},
-                                   loop_lag_p99_ms=1.0, schedule_lag_p99_ms=0.5, dropped=0,
-                                   open_model=False, max_users=None)
+    args: dict[str, object] = dict(
+        requests=1000,
+        cpu_by_worker={0: [30.0] * 10},
+        loop_lag_p99_ms=1.0,
+        schedule_lag_p99_ms=0.5,
+        dropped=0,
+        open_model=False,
+        max_users=None,
+    )
     args.update(overrides)
     v = judge_generator(**args)  # type: ignore[arg-type]
     return v.verdict, v.reasons

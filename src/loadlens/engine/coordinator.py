@@ -279,7 +279,7 @@ class _Run:
         self.capacity_steps.append(verdict)
         if not verdict["ok"]:
             self.notes.append(f"capacity: step at {verdict['rate']:.0f}/s broke the SLO")
-            self._stop_all(pipes, "capacity found", interrupt=True)
+            self._stop_all(pipes, "capacity found", interrupt=False)
 
     def _result(self, started: datetime, ended: datetime, duration: float) -> RunResult:
         scenario = self.scenario
@@ -295,6 +295,10 @@ class _Run:
             open_model=load.executor in OPEN_MODELS,
             max_users=getattr(load, "max_users", None),
         )
+        timeline = self.aggregator.timeline
+        if timeline and 0 < duration - timeline[-1].t < 1:
+            # The last second is partial: its rate is over the part that was run.
+            timeline[-1].rps = timeline[-1].requests / (duration - timeline[-1].t)
         notes = [*self.notes, *self.worker_errors]
         notes.append(f"connections opened: {self.connections_opened}")
         capacity = None

@@ -66,13 +66,7 @@ class LiveView:
             f"errors [bold]{error_rate:.2%}[/]",
             f"loadlens cpu [bold]{status.cpu_percent:.0f}%[/]",
         )
-        grid.add_row(
-            f"in flight {s.in_flight}",
-            f"requests {status.requests:,}",
-            f"(last s p99 {s.latency['p99']:.1f} ms)",
-            "",
-            "",
-            f"dropped {s.dropped}" if s.dropped else "",
-            "",
-        )
-        self._live.update(Group(self._progress, grid))
+        detail = f"in flight {s.in_flight}    requests {status.requests:,}"
+        if s.dropped:
+            detail += f"    [red]dropped {s.dropped} in the last second[/]"
+        self._live.update(Group(self._progress, grid, detail))
