@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -12,6 +14,7 @@ from loadlens import __version__
 from loadlens.metrics.run_result import RunResult
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
+from loadlens.scenario.model import Scenario
 from loadlens.scenario.units import InputError
 
 __all__ = ["ExitCode", "cli", "exit_code_for", "main"]
@@ -83,63 +86,16 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     target: str,
-    users: int | None,
-    duration: str | None,
-    rate: str | None,
-    max_users: int | None,
-    stages: str | None,
-    rate_stages: str | None,
-    iterations: int | None,
-    ramp_up: str | None,
-    step: str | None,
-    max_steps: int | None,
-    slo_p95: str | None,
-    slo_error_rate: str | None,
-    method: str | None,
     headers: tuple[str, ...],
-    json_body: str | None,
-    body: str | None,
-    timeout: str | None,
-    connect_timeout: str | None,
-    insecure: bool,
     thresholds: tuple[str, ...],
-    abort_on_fail: bool,
     workers: int | None,
     out: Path | None,
-    name: str | None,
     quiet: bool,
+    **flags: Any,
 ) -> None:
     """Load-test TARGET (a URL) and report what was measured."""
-    _run(
-        RunFlags(
-            target=target,
-            users=users,
-            duration=duration,
-            rate=rate,
-            max_users=max_users,
-            stages=stages,
-            rate_stages=rate_stages,
-            iterations=iterations,
-            ramp_up=ramp_up,
-            step=step,
-            max_steps=max_steps,
-            slo_p95=slo_p95,
-            slo_error_rate=slo_error_rate,
-            method=method,
-            headers=list(headers),
-            json_body=json_body,
-            body=body,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            insecure=insecure,
-            thresholds=list(thresholds),
-            abort_on_fail=abort_on_fail,
-            name=name,
-        ),
-        workers=workers,
-        out=out,
-        quiet=quiet,
-    )
+    run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
+    _run(run_flags, workers=workers, out=out, quiet=quiet)
 
 
 def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool) -> None:
@@ -150,23 +106,22 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
         scenario = scenario_from_flags(flags)
     except (InputError, ThresholdError) as e:
         raise click.UsageError(str(e)) from None
+    if out is not None:
+        _check_writable(out)
 
     # Imported here so `loadlens --help` and bad input stay fast.
-    from loadlens.engine.coordinator import run_scenario
+    from loadlens.engine.coordinator import InterruptedBeforeStart
     from loadlens.reporting.result_file import write_result
     from loadlens.reporting.summary import render_summary
 
     console = Console()
-    if not quiet and console.is_terminal:
-        from loadlens.reporting.live_view import LiveView
-
-        with LiveView(
-            console,
-            scenario.load.total_duration if scenario.load.executor != "per-vu-iterations" else 0,
-        ) as view:
-            result = run_scenario(scenario, workers=workers, on_second=view.update)
-    else:
-        result = run_scenario(scenario, workers=workers)
+    try:
+        result = _execute(scenario, console, workers=workers, quiet=quiet)
+    except InterruptedBeforeStart:
+        print(
+            "loadlens: interrupted before the load started; nothing was measured", file=sys.stderr
+        )
+        sys.exit(ExitCode.INTERRUPTED)
     if out is not None:
         write_result(result, out)
     if not quiet:
@@ -174,6 +129,33 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
         if out is not None:
             console.print(f"result written to {out}")
     sys.exit(exit_code_for(result))
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an unwritable --out before the load, not after it (the run would be lost)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise click.UsageError(f"--out {out}: cannot create {out.parent} ({e.strerror})") from None
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise click.UsageError(f"--out {out}: not writable")
+
+
+def _execute(
+    scenario: Scenario, console: Console, *, workers: int | None, quiet: bool
+) -> RunResult:
+    """Run the scenario, with the live view when a person is watching a terminal."""
+    from loadlens.engine.coordinator import run_scenario
+
+    if not quiet and console.is_terminal:
+        from loadlens.reporting.live_view import LiveView
+
+        with LiveView(
+            console,
+            scenario.load.total_duration if scenario.load.executor != "per-vu-iterations" else 0,
+        ) as view:
+            return run_scenario(scenario, workers=workers, on_second=view.update)
+    return run_scenario(scenario, workers=workers)
 
 
 @cli.command()

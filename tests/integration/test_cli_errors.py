@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from support.cli import LoadlensRunner, assert_no_traceback
+from support.cli import LoadlensRunner, _env, assert_no_traceback
 from support.target_server import TargetServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,6 +28,10 @@ BAD_FLAGS = [
     (["--rate-stages", "1s:fast"], ["stage", "fast"]),
     (["-H", "NoColonHere"], ["NoColonHere", "header"]),
     (["--json", "{not json"], ["json"]),
+    (["--rate", "10/s", "--stages", "1s:5"], ["cannot be used together"]),
+    (["--max-users", "5"], ["--max-users"]),
+    (["--body", "@/nonexistent/body.bin"], ["/nonexistent/body.bin"]),
+    (["-X", "BREW"], ["brew", "method"]),
 ]
 
 
@@ -53,3 +59,14 @@ def test_bad_flag_value_is_rejected(
     run = loadlens.run(target_server.url("/ok"), *args, timeout=30)
     _check_rejected(run, words)
     assert target_server.requests_seen == 0, "load was sent despite bad input"
+
+
+def test_unwritable_out_is_refused_before_any_load(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    cmd = loadlens.command(target_server.url("/ok"), "-d", "1s", "--out", "/proc/nowhere/run.json",
+                           out=None)  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=_env(loadlens.home))
+    assert proc.returncode == 2, proc.stderr
+    assert "--out" in proc.stderr
+    assert target_server.requests_seen == 0

@@ -29,7 +29,7 @@ from loadlens.metrics.thresholds import Threshold, parse_threshold
 from loadlens.scenario.load import Capacity
 from loadlens.scenario.model import Scenario
 
-__all__ = ["LiveStatus", "RunStatus", "run_scenario"]
+__all__ = ["InterruptedBeforeStart", "LiveStatus", "RunStatus", "run_scenario"]
 
 _START_DELAY_S = 0.02  # workers are ready; give the start message time to reach them
 _READY_TIMEOUT_S = 30.0
@@ -59,19 +59,26 @@ class LiveStatus:
     p99: float
 
 
+class InterruptedBeforeStart(Exception):
+    """Ctrl-C came before the workers started: nothing was measured."""
+
+
 class _Interrupts:
-    """Counts Ctrl-C presses instead of raising KeyboardInterrupt mid-merge."""
+    """Counts Ctrl-C (and SIGTERM) instead of raising KeyboardInterrupt mid-merge."""
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.count = 0
-        self._previous: object = None
+        self._previous: list[object] = []
 
     def __enter__(self) -> _Interrupts:
-        self._previous = signal.signal(signal.SIGINT, self._on_signal)
+        self._previous = [signal.signal(sig, self._on_signal) for sig in self._SIGNALS]
         return self
 
     def __exit__(self, *_: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+        for sig, previous in zip(self._SIGNALS, self._previous, strict=True):
+            signal.signal(sig, previous)  # type: ignore[arg-type]
 
     def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self.count += 1
@@ -173,8 +180,10 @@ class _Run:
         waiting = set(range(len(pipes)))
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while waiting:
-            if interrupts.count or time.monotonic() > deadline:
-                raise RuntimeError("workers did not start")
+            if interrupts.count:
+                raise InterruptedBeforeStart
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workers did not start within {_READY_TIMEOUT_S:.0f} s")
             for ready in wait([pipes[i] for i in waiting], timeout=0.2):
                 message = cast(Connection, ready).recv()
                 if isinstance(message, Ready):

@@ -119,24 +119,21 @@ class HttpConnection(asyncio.Protocol):
     # in data_received, and no check needs the body yet).
     def on_message_complete(self) -> None:
         """Complete the pending request (interim 1xx responses are skipped)."""
-        parser = self._parser
-        status = parser.get_status_code()
-        if status < 200:
-            return
-        self.keep_alive = parser.should_keep_alive()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(status)
+        self._complete()
 
     def head_complete(self) -> None:
         """A HEAD response ends at its headers (see _HeadResponse)."""
+        if self._complete():
+            self._reset_parser = True
+
+    def _complete(self) -> bool:
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
-            return
+            return False
         self.keep_alive = parser.should_keep_alive()
-        self._reset_parser = True
         self._finish(status)
+        return True
 
     # -- requests -----------------------------------------------------------------------
     def send(self, payload: bytes, head: bool = False) -> asyncio.Future[int]:
