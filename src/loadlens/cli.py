@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from loadlens import __version__
+from loadlens.engine.prepared_request import PrepareError, prepare
 from loadlens.metrics.run_result import RunResult
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
@@ -32,9 +33,11 @@ class ExitCode:
 
 
 def exit_code_for(result: RunResult) -> int:
-    """Interrupted beats untrustworthy beats a crossed threshold."""
+    """Interrupted beats broken beats untrustworthy beats a crossed threshold."""
     if result.status == "interrupted":
         return ExitCode.INTERRUPTED
+    if result.status == "aborted" and result.verdict == "inconclusive":
+        return ExitCode.INTERNAL  # a worker was lost: part of the load never ran
     if result.verdict == "generator-bound":
         return ExitCode.GENERATOR_BOUND
     if result.status == "aborted" or not all(t.ok for t in result.thresholds):
@@ -104,7 +107,8 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
         for expression in flags.thresholds:
             parse_threshold(expression)
         scenario = scenario_from_flags(flags)
-    except (InputError, ThresholdError) as e:
+        prepare(scenario.requests)  # resolve hosts and encode requests: fail here, not later
+    except (InputError, ThresholdError, PrepareError) as e:
         raise click.UsageError(str(e)) from None
     if out is not None:
         _check_writable(out)
@@ -145,17 +149,16 @@ def _execute(
     scenario: Scenario, console: Console, *, workers: int | None, quiet: bool
 ) -> RunResult:
     """Run the scenario, with the live view when a person is watching a terminal."""
-    from loadlens.engine.coordinator import run_scenario
+    from loadlens.engine.coordinator import Coordinator, planned_duration
 
-    if not quiet and console.is_terminal:
+    # Workers fork before the live view starts its refresh thread.
+    with Coordinator(scenario, workers) as coordinator:
+        if quiet or not console.is_terminal:
+            return coordinator.run()
         from loadlens.reporting.live_view import LiveView
 
-        with LiveView(
-            console,
-            scenario.load.total_duration if scenario.load.executor != "per-vu-iterations" else 0,
-        ) as view:
-            return run_scenario(scenario, workers=workers, on_second=view.update)
-    return run_scenario(scenario, workers=workers)
+        with LiveView(console, planned_duration(scenario)) as view:
+            return coordinator.run(view.update)
 
 
 @cli.command()

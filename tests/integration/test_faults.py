@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from support.cli import CliRun, LoadlensRunner, check_result
+from support.target_protocol import EOF_BODY
 from support.target_server import MIB, TargetServer, port_blackholed, port_refusing
 
 pytestmark = pytest.mark.timeout(90)
@@ -217,3 +218,45 @@ def test_idle_keepalive_closed_by_server_reconnects_transparently(
     assert target_server.idle_closes >= 6
     assert target_server.connections_opened >= 7
     assert target_server.requests_by_method == {method: 8}
+
+
+def test_body_delimited_by_the_close_is_a_complete_response(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    run = loadlens.run(target_server.url("/eof-body"), "-u", "2", "-i", "5", timeout=45)
+    result = _finished_cleanly(run)
+    totals = result["totals"]
+    assert totals["requests"] == 10
+    assert totals["failures"] == 0, totals["errors"]
+    assert totals["status_codes"] == {"200": 10}
+    assert totals["bytes_in"] >= 10 * len(EOF_BODY)
+    assert target_server.connections_opened == 10
+
+
+def test_body_cut_short_by_a_clean_close_is_a_reset(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    run = loadlens.run(target_server.url("/cut-body"), "-u", "1", "-i", "4", timeout=45)
+    result = _finished_cleanly(run)
+    _only_error(result, "reset", 4)
+    assert result["totals"]["bytes_in"] > 0  # what did arrive is counted
+
+
+def test_read_timeouts_are_timed_so_latency_thresholds_fail(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    run = loadlens.run(target_server.url("/hang"), "-u", "1", "-i", "2", "--timeout", "300ms",
+                       "--threshold", "p95<100ms", timeout=45)  # fmt: skip
+    assert run.returncode == 99, run.describe()
+    latency = check_result(run.result)["totals"]["latency"]
+    assert latency["count"] == 2
+    assert latency["min"] >= 300.0
+
+
+def test_refused_everywhere_fails_latency_thresholds(loadlens: LoadlensRunner) -> None:
+    url = f"http://127.0.0.1:{port_refusing()}/ok"
+    run = loadlens.run(url, "-u", "1", "-i", "3", "--threshold", "p95<100ms", timeout=45)
+    assert run.returncode == 99, run.describe()
+    result = check_result(run.result)
+    assert result["verdict"] == "inconclusive"
+    assert result["thresholds"][0]["ok"] is False

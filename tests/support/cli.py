@@ -210,8 +210,10 @@ def _check_counts(where: str, block: dict[str, Any]) -> None:
     http_5xx = sum(v for k, v in codes.items() if k.startswith("5"))
     assert errors.get("http-4xx", 0) == http_4xx, f"{where}: {errors} vs {codes}"
     assert errors.get("http-5xx", 0) == http_5xx, f"{where}: {errors} vs {codes}"
-    _check_stats(f"{where}.latency", block["latency"], responses)
-    _check_stats(f"{where}.service_time", block["service_time"], responses)
+    # Timed: every response, and every read timeout (at least that long); not other failures.
+    timed = responses + errors.get("read-timeout", 0)
+    _check_stats(f"{where}.latency", block["latency"], timed)
+    _check_stats(f"{where}.service_time", block["service_time"], timed)
 
 
 def check_result(result: dict[str, Any] | None) -> dict[str, Any]:

@@ -22,11 +22,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
+EOF_BODY = b"a body that ends when the server closes the connection\n" * 20
+
 if TYPE_CHECKING:
     from support.target_server import TargetServer
 
 __all__ = [
     "CHUNKED_BODY",
+    "EOF_BODY",
     "MALFORMED_RESPONSE",
     "MIB",
     "OK_BODY",
@@ -330,6 +333,18 @@ class TargetConnection(asyncio.Protocol):
         self.transport.write(MALFORMED_RESPONSE)
         # Keep the connection open and answer nothing more on it.
 
+    def _eof_body(self, request: ReceivedRequest) -> None:
+        # No Content-Length, not chunked: the body ends where the connection closes.
+        assert self.transport is not None
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + EOF_BODY)
+        self._close()
+
+    def _cut_body(self, request: ReceivedRequest) -> None:
+        # Declares 1000 bytes, sends 10, closes cleanly: a truncated response.
+        assert self.transport is not None
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+        self._close()
+
     def _big(self, request: ReceivedRequest) -> None:
         size = int(_qfloat(request.query, "mb", 1.0) * MIB)
         head = (
@@ -433,6 +448,8 @@ ROUTES: dict[str, Callable[[TargetConnection, ReceivedRequest], None]] = {
     "/reset": TargetConnection._reset,
     "/hang": TargetConnection._hang,
     "/malformed": TargetConnection._malformed,
+    "/eof-body": TargetConnection._eof_body,
+    "/cut-body": TargetConnection._cut_body,
     "/big": TargetConnection._big,
     "/chunked": TargetConnection._chunked,
     "/head-ok": TargetConnection._head_ok,

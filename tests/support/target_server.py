@@ -18,6 +18,8 @@ Behaviours, chosen by path (query string carries parameters):
 ``/close``                      200 with ``Connection: close``, then closes
 ``/reset``                      status line + part of the headers, then RST
 ``/hang``                       never answers, keeps the connection open
+``/eof-body``                   200 with no length: the body ends at the close
+``/cut-body``                   Content-Length 1000, 10 bytes sent, then a clean close
 ``/malformed``                  ``HTTP/1.1 abc garbage``, then keeps the connection
 ``/big?mb=50``                  200 with a Content-Length body of that many MiB, streamed
 ``/chunked``                    200, ``Transfer-Encoding: chunked``, a few chunks

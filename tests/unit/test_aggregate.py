@@ -59,15 +59,18 @@ def test_a_second_is_merged_only_when_every_worker_reported_it() -> None:
 
 def test_recorder_puts_each_request_in_the_second_it_ended() -> None:
     rec = IntervalRecorder(endpoints=1, t0_ns=0, gauges=lambda: (3, 1))
-    rec.record(0, 200, 100, 5, 5, 10, 10, None)
-    rec.record(0, 500, S + 1, 7, 7, 10, 10, "http-5xx")
-    rec.record(0, 0, 3 * S + 5, 9, 9, 0, 10, "reset")
+    rec.record(0, 200, 100, 5, 5, 10, 10, None, True)
+    rec.record(0, 500, S + 1, 7, 7, 10, 10, "http-5xx", True)
+    rec.record(0, 0, 3 * S + 5, 9, 9, 0, 10, "reset", False)
+    rec.record(0, 0, 3 * S + 6, 10, 10, 0, 10, "read-timeout", True)
     rec.close()
     seconds = rec.drain()
     assert [s for s, *_ in seconds] == [0, 1, 2, 3]
     counts = [eps[0].requests for _, eps, _, _ in seconds]
-    assert counts == [1, 1, 0, 1]
+    assert counts == [1, 1, 0, 2]
     last = seconds[3][1][0]
-    assert last.errors == {"reset": 1}
-    assert last.latency is not None and last.latency.count == 0  # no response, no latency
+    assert last.errors == {"reset": 1, "read-timeout": 1}
+    assert last.status_codes == {}
+    # A reset has no latency; a timeout is timed (at least that long).
+    assert last.latency is not None and last.latency.count == 1
     assert seconds[0][3] == (3, 1)

@@ -56,3 +56,10 @@ def test_unparsable_thresholds_are_explained(expression: str) -> None:
 def test_throughput_thresholds_wait_for_the_end() -> None:
     assert parse_threshold("rps>800").depends_on_elapsed_time
     assert not parse_threshold("p95<100ms").depends_on_elapsed_time
+
+
+def test_latency_thresholds_never_hold_without_data() -> None:
+    nothing_timed = Totals(requests=50, failures=50, error_rate=1.0)
+    result = parse_threshold("p95<100ms").judge(nothing_timed)
+    assert result.ok is False and result.note
+    assert parse_threshold("error_rate<1%").judge(nothing_timed).ok is False

@@ -8,6 +8,7 @@ from loadlens.analysis.verdict import judge_generator
 def _judge(**overrides: object) -> tuple[str, list[str]]:
     args: dict[str, object] = dict(
         requests=1000,
+        timed=990,
         cpu_by_worker={0: [30.0] * 10},
         loop_lag_p99_ms=1.0,
         schedule_lag_p99_ms=0.5,
@@ -42,4 +43,6 @@ def test_loop_lag_dropped_and_late_arrivals() -> None:
 
 
 def test_nothing_measured_is_inconclusive() -> None:
-    assert _judge(requests=0)[0] == "inconclusive"
+    assert _judge(requests=0, timed=0)[0] == "inconclusive"
+    verdict, reasons = _judge(timed=0)
+    assert verdict == "inconclusive" and "no request got a response" in reasons[0]

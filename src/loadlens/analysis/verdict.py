@@ -30,6 +30,7 @@ def _longest_run_at_or_above(values: list[float], limit: float) -> int:
 def judge_generator(
     *,
     requests: int,
+    timed: int,
     cpu_by_worker: dict[int, list[float]],
     loop_lag_p99_ms: float,
     schedule_lag_p99_ms: float,
@@ -69,4 +70,8 @@ def judge_generator(
         return Verdict("generator-bound", reasons)
     if requests == 0:
         return Verdict("inconclusive", ["no request completed, so there is nothing to judge"])
+    if timed == 0:
+        return Verdict(
+            "inconclusive", ["no request got a response, so there is no latency to judge"]
+        )
     return Verdict("valid", [])

@@ -1,47 +1,39 @@
-"""The coordinator: starts the workers, merges their seconds, stops them, builds the result."""
+"""The coordinator: forks the workers, merges their seconds, stops them, ends the run."""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
 import os
-import platform
 import signal
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
-from types import FrameType
+from multiprocessing.process import BaseProcess
+from types import FrameType, TracebackType
 from typing import cast
 
-from loadlens import __version__
-from loadlens.analysis.verdict import judge_generator
 from loadlens.engine.capacity_judge import CapacityJudge
-from loadlens.engine.executors import OPEN_MODELS
+from loadlens.engine.result_builder import RunOutcome, build_result
 from loadlens.engine.worker import Ready, Start, Stop, WorkerDone, worker_process
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
-from loadlens.metrics.run_result import RunResult, ThresholdResult, TimelinePoint
+from loadlens.metrics.run_result import RunResult, RunStatus, TimelinePoint, Totals
 from loadlens.metrics.snapshot import Snapshot
-from loadlens.metrics.thresholds import Threshold, parse_threshold
+from loadlens.metrics.thresholds import parse_threshold
 from loadlens.scenario.load import Capacity
 from loadlens.scenario.model import Scenario
 
-__all__ = ["InterruptedBeforeStart", "LiveStatus", "RunStatus", "run_scenario"]
+__all__ = ["Coordinator", "InterruptedBeforeStart", "LiveStatus", "run_scenario"]
 
 _START_DELAY_S = 0.02  # workers are ready; give the start message time to reach them
 _READY_TIMEOUT_S = 30.0
 _WATCHDOG_SLACK_S = 30.0
 
 
-class RunStatus:
-    """How a run ended."""
-
-    COMPLETED = "completed"
-    INTERRUPTED = "interrupted"
-    ABORTED = "aborted"
+class InterruptedBeforeStart(Exception):
+    """Ctrl-C came before the workers started: nothing was measured."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +51,6 @@ class LiveStatus:
     p99: float
 
 
-class InterruptedBeforeStart(Exception):
-    """Ctrl-C came before the workers started: nothing was measured."""
-
-
 class _Interrupts:
     """Counts Ctrl-C (and SIGTERM) instead of raising KeyboardInterrupt mid-merge."""
 
@@ -72,76 +60,79 @@ class _Interrupts:
         self.count = 0
         self._previous: list[object] = []
 
-    def __enter__(self) -> _Interrupts:
+    def install(self) -> None:
         self._previous = [signal.signal(sig, self._on_signal) for sig in self._SIGNALS]
-        return self
 
-    def __exit__(self, *_: object) -> None:
+    def restore(self) -> None:
+        if not self._previous:
+            return
         for sig, previous in zip(self._SIGNALS, self._previous, strict=True):
             signal.signal(sig, previous)  # type: ignore[arg-type]
+        self._previous = []
 
     def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self.count += 1
 
 
-def _planned_duration(scenario: Scenario) -> float:
+def planned_duration(scenario: Scenario) -> float:
+    """How long the load model runs (0 when it ends by iteration count)."""
     load = scenario.load
     if load.executor == "per-vu-iterations":
-        return 0.0  # unknown in advance
+        return 0.0
     return float(load.total_duration)
 
 
-def _default_workers(scenario: Scenario) -> int:
+def default_workers(scenario: Scenario) -> int:
+    """One worker per core, never more workers than users."""
     cpus = os.cpu_count() or 1
     load = scenario.load
     users = getattr(load, "users", None) or getattr(load, "max_users", None) or cpus
     return max(1, min(cpus, int(users)))
 
 
-def run_scenario(
-    scenario: Scenario,
-    *,
-    workers: int | None = None,
-    on_second: Callable[[LiveStatus], None] | None = None,
-) -> RunResult:
-    """Run the scenario on `workers` processes and return what was measured."""
-    count = workers or _default_workers(scenario)
-    thresholds = [parse_threshold(t) for t in scenario.thresholds]
-    return _Run(scenario, count, thresholds, on_second).execute()
+class Coordinator:
+    """Runs a scenario on worker processes: `start()` forks them, `run()` drives the load.
 
+    Fork before any thread exists (the live view starts one), so `start()` comes first;
+    as a context manager, anything still running is killed on the way out.
+    """
 
-class _Run:
-    def __init__(
-        self,
-        scenario: Scenario,
-        workers: int,
-        thresholds: list[Threshold],
-        on_second: Callable[[LiveStatus], None] | None,
-    ) -> None:
+    def __init__(self, scenario: Scenario, workers: int | None = None) -> None:
         self.scenario = scenario
-        self.workers = workers
-        self.thresholds = thresholds
-        self.on_second = on_second
+        self.workers = workers or default_workers(scenario)
+        self.thresholds = [parse_threshold(t) for t in scenario.thresholds]
         self.aggregator = RunAggregator(
-            [EndpointInfo(r.name, r.method, r.url) for r in scenario.requests], workers
+            [EndpointInfo(r.name, r.method, r.url) for r in scenario.requests], self.workers
         )
-        self.status = RunStatus.COMPLETED
-        self.stop_sent = False
-        self.connections_opened = 0
-        self.interrupted_iterations = 0
-        self.worker_errors: list[str] = []
-        self.last_end_ns = 0
-        self.notes: list[str] = []
-        self.capacity_steps: list[dict[str, float | bool]] = []
+        self.outcome = RunOutcome(workers=self.workers)
         load = scenario.load
-        self.capacity_judge = CapacityJudge(load) if isinstance(load, Capacity) else None
+        self._capacity = CapacityJudge(load) if isinstance(load, Capacity) else None
+        self._interrupts = _Interrupts()
+        self._pipes: list[Connection] = []
+        self._processes: list[BaseProcess] = []
+        self._stop_sent = False
+        self._last_end_ns = 0
+        self._t0_ns = 0
+        self._on_second: Callable[[LiveStatus], None] | None = None
 
-    def execute(self) -> RunResult:
-        # fork: workers start in milliseconds (the first request leaves well within 1 s);
-        # the coordinator has no threads yet, so forking is safe.
+    def __enter__(self) -> Coordinator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._reap(force=exc is not None)
+
+    def start(self) -> None:
+        """Fork the workers; they set up and wait for `run()`."""
+        # fork: workers are ready in milliseconds (the first request leaves well within
+        # 1 s), and they inherit the imports instead of repeating them.
         context = mp.get_context("fork")
-        pipes: list[Connection] = []
-        processes = []
+        self._interrupts.install()
         scenario_json = self.scenario.model_dump_json()
         for index in range(self.workers):
             parent, child = context.Pipe()
@@ -153,39 +144,56 @@ class _Run:
             )
             process.start()
             child.close()
-            pipes.append(parent)
-            processes.append(process)
-        with _Interrupts() as interrupts:
-            try:
-                self._wait_ready(pipes, interrupts)
-                t0_ns = time.monotonic_ns() + int(_START_DELAY_S * 1e9)
-                started = datetime.now(UTC) + timedelta(seconds=_START_DELAY_S)
-                for pipe in pipes:
-                    pipe.send(Start(t0_ns))
-                self._collect(pipes, t0_ns, interrupts)
-            finally:
-                for process in processes:
-                    process.join(timeout=5)
-                    if process.is_alive():
-                        process.kill()
-                        process.join()
-        # The run lasts until its last iteration ended, not until processes exited.
-        ended_ns = self.last_end_ns or time.monotonic_ns()
-        for point in self.aggregator.finish():
-            self._after_second(point, t0_ns)
-        duration = max((ended_ns - t0_ns) / 1e9, 1e-9)
-        return self._result(started, started + timedelta(seconds=duration), duration)
+            self._pipes.append(parent)
+            self._processes.append(process)
 
-    def _wait_ready(self, pipes: list[Connection], interrupts: _Interrupts) -> None:
-        waiting = set(range(len(pipes)))
+    def run(self, on_second: Callable[[LiveStatus], None] | None = None) -> RunResult:
+        """Start the load, merge every second until the workers finish, build the result."""
+        self._on_second = on_second
+        try:
+            self._wait_ready()
+            self._t0_ns = time.monotonic_ns() + int(_START_DELAY_S * 1e9)
+            self.outcome.started = datetime.now(UTC) + timedelta(seconds=_START_DELAY_S)
+            for pipe in self._pipes:
+                pipe.send(Start(self._t0_ns))
+            self._collect()
+        finally:
+            self._reap(force=self._interrupts.count > 1)
+        for point in self.aggregator.finish():
+            self._after_second(point, [])
+        # The run lasts until its last iteration ended, not until processes exited.
+        ended_ns = self._last_end_ns or time.monotonic_ns()
+        self.outcome.duration_s = (ended_ns - self._t0_ns) / 1e9
+        return build_result(self.scenario, self.aggregator, self.thresholds, self.outcome)
+
+    def _reap(self, *, force: bool) -> None:
+        if force:
+            # A second Ctrl-C, or an error: kill every worker first, then collect them.
+            for process in self._processes:
+                if process.is_alive():
+                    process.kill()
+        deadline = time.monotonic() + 5
+        for process in self._processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._processes = []
+        self._interrupts.restore()
+
+    def _wait_ready(self) -> None:
+        waiting = set(range(len(self._pipes)))
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while waiting:
-            if interrupts.count:
+            if self._interrupts.count:
                 raise InterruptedBeforeStart
             if time.monotonic() > deadline:
                 raise RuntimeError(f"workers did not start within {_READY_TIMEOUT_S:.0f} s")
-            for ready in wait([pipes[i] for i in waiting], timeout=0.2):
-                message = cast(Connection, ready).recv()
+            for ready in wait([self._pipes[i] for i in waiting], timeout=0.2):
+                try:
+                    message = cast(Connection, ready).recv()
+                except (EOFError, OSError):
+                    raise RuntimeError("a worker exited while setting up") from None
                 if isinstance(message, Ready):
                     waiting.discard(message.worker)
                 elif isinstance(message, WorkerDone) and message.error:
@@ -195,24 +203,25 @@ class _Run:
         for pipe in pipes:
             with contextlib.suppress(OSError):
                 pipe.send(Stop(reason, interrupt))
-        self.stop_sent = True
+        self._stop_sent = True
 
-    def _collect(self, pipes: list[Connection], t0_ns: int, interrupts: _Interrupts) -> None:
-        live = {i: pipe for i, pipe in enumerate(pipes)}
-        planned = _planned_duration(self.scenario)
-        budget = (planned or self.scenario.load.total_duration) + self.scenario.graceful_stop
-        watchdog = t0_ns / 1e9 + budget + self.scenario.timeout + _WATCHDOG_SLACK_S
+    def _collect(self) -> None:
+        live = dict(enumerate(self._pipes))
+        scenario = self.scenario
+        budget = scenario.load.total_duration + scenario.graceful_stop + scenario.timeout
+        watchdog = self._t0_ns / 1e9 + budget + _WATCHDOG_SLACK_S
         seen_interrupts = 0
         while live:
-            if interrupts.count > seen_interrupts:
-                seen_interrupts = interrupts.count
-                self.status = RunStatus.INTERRUPTED
-                if seen_interrupts == 1:
-                    self._stop_all(list(live.values()), "interrupted", interrupt=True)
-                else:
-                    return  # a second Ctrl-C: stop waiting; workers are killed on the way out
+            if self._interrupts.count > seen_interrupts:
+                seen_interrupts = self._interrupts.count
+                self.outcome.status = RunStatus.INTERRUPTED
+                if seen_interrupts > 1:
+                    return  # a second Ctrl-C: stop waiting; the workers are killed
+                self._stop_all(list(live.values()), "interrupted", interrupt=True)
             if time.monotonic() > watchdog:
-                self.notes.append("workers did not finish in time and were stopped")
+                self.outcome.failures.append(
+                    f"workers {sorted(live)} did not finish within {budget:.0f} s and were killed"
+                )
                 return
             for ready in wait(list(live.values()), timeout=0.2):
                 pipe = cast(Connection, ready)
@@ -220,49 +229,33 @@ class _Run:
                 try:
                     message = pipe.recv()
                 except (EOFError, OSError):
-                    self.worker_errors.append(f"worker {worker} exited unexpectedly")
-                    del live[worker]
-                    for point in self.aggregator.worker_done(worker):
-                        self._after_second(point, t0_ns, list(live.values()))
-                    continue
+                    message = WorkerDone(worker, 0, 0, error="exited unexpectedly")
                 if isinstance(message, Snapshot):
                     for point in self.aggregator.add(message):
-                        self._after_second(point, t0_ns, list(live.values()))
+                        self._after_second(point, list(live.values()))
                 elif isinstance(message, WorkerDone):
                     if message.error:
-                        self.worker_errors.append(f"worker {worker}: {message.error}")
-                    self.connections_opened += message.connections_opened
-                    self.interrupted_iterations += message.interrupted_iterations
-                    self.last_end_ns = max(self.last_end_ns, message.ended_ns)
+                        self.outcome.failures.append(f"worker {worker} failed: {message.error}")
+                    self.outcome.connections_opened += message.connections_opened
+                    self.outcome.interrupted_iterations += message.interrupted_iterations
+                    self._last_end_ns = max(self._last_end_ns, message.ended_ns)
                     del live[worker]
                     for point in self.aggregator.worker_done(worker):
-                        self._after_second(point, t0_ns, list(live.values()))
+                        self._after_second(point, list(live.values()))
 
-    def _after_second(
-        self, point: TimelinePoint, t0_ns: int, pipes: list[Connection] | None = None
-    ) -> None:
+    def _after_second(self, point: TimelinePoint, pipes: list[Connection]) -> None:
         totals = self.aggregator.totals(max(point.t + 1, 1))
-        if pipes and not self.stop_sent:
+        if pipes and not self._stop_sent:
             if self.scenario.abort_on_fail:
-                for threshold in self.thresholds:
-                    if threshold.depends_on_elapsed_time or totals.requests == 0:
-                        continue
-                    if not threshold.judge(totals).ok:
-                        self.status = RunStatus.ABORTED
-                        self.notes.append(
-                            f"aborted: threshold {threshold.expression} crossed "
-                            f"at second {point.t + 1}"
-                        )
-                        self._stop_all(pipes, "threshold crossed", interrupt=True)
-                        break
-            if self.scenario.load.executor == "capacity":
+                self._abort_if_crossed(point, totals, pipes)
+            if self._capacity is not None and not self._stop_sent:
                 self._judge_capacity_step(point, pipes)
-        if self.on_second is not None:
+        if self._on_second is not None:
             generator = self.aggregator.generator[-1] if self.aggregator.generator else None
-            self.on_second(
+            self._on_second(
                 LiveStatus(
-                    elapsed=(time.monotonic_ns() - t0_ns) / 1e9,
-                    planned=_planned_duration(self.scenario),
+                    elapsed=(time.monotonic_ns() - self._t0_ns) / 1e9,
+                    planned=planned_duration(self.scenario),
                     second=point,
                     requests=totals.requests,
                     failures=totals.failures,
@@ -273,10 +266,24 @@ class _Run:
                 )
             )
 
+    def _abort_if_crossed(
+        self, point: TimelinePoint, totals: Totals, pipes: list[Connection]
+    ) -> None:
+        for threshold in self.thresholds:
+            # Throughput is only judged at the end; and nothing is judged before a request.
+            if threshold.depends_on_elapsed_time or totals.requests == 0:
+                continue
+            if not threshold.judge(totals).ok:
+                self.outcome.status = RunStatus.ABORTED
+                self.outcome.notes.append(
+                    f"aborted: threshold {threshold.expression} crossed at second {point.t + 1}"
+                )
+                self._stop_all(pipes, "threshold crossed", interrupt=True)
+                return
+
     def _judge_capacity_step(self, point: TimelinePoint, pipes: list[Connection]) -> None:
-        if self.capacity_judge is None:
-            return
-        verdict = self.capacity_judge.add_second(
+        assert self._capacity is not None
+        verdict = self._capacity.add_second(
             point.t,
             self.aggregator.last_second_latency,
             point.requests,
@@ -285,66 +292,21 @@ class _Run:
         )
         if verdict is None:
             return
-        self.capacity_steps.append(verdict)
+        self.outcome.capacity_steps.append(verdict)
         if not verdict["ok"]:
-            self.notes.append(f"capacity: step at {verdict['rate']:.0f}/s broke the SLO")
+            self.outcome.notes.append(
+                f"capacity: the step at {verdict['rate']:.0f}/s broke the SLO"
+            )
+            # The search is over, not cut short: in-flight requests finish and count.
             self._stop_all(pipes, "capacity found", interrupt=False)
 
-    def _result(self, started: datetime, ended: datetime, duration: float) -> RunResult:
-        scenario = self.scenario
-        load = scenario.load
-        totals = self.aggregator.totals(duration, self.interrupted_iterations)
-        thresholds: list[ThresholdResult] = [t.judge(totals) for t in self.thresholds]
-        verdict = judge_generator(
-            requests=totals.requests,
-            cpu_by_worker=self.aggregator.cpu_by_worker,
-            loop_lag_p99_ms=self.aggregator.loop_lag.percentiles_ns(99.0)[99.0] / 1e6,
-            schedule_lag_p99_ms=self.aggregator.schedule_lag.percentiles_ns(99.0)[99.0] / 1e6,
-            dropped=totals.dropped_iterations,
-            open_model=load.executor in OPEN_MODELS,
-            max_users=getattr(load, "max_users", None),
-        )
-        timeline = self.aggregator.timeline
-        if timeline and 0 < duration - timeline[-1].t < 1:
-            # The last second is partial: its rate is over the part that was run.
-            timeline[-1].rps = timeline[-1].requests / (duration - timeline[-1].t)
-        notes = [*self.notes, *self.worker_errors]
-        notes.append(f"connections opened: {self.connections_opened}")
-        capacity = None
-        if load.executor == "capacity":
-            held = [s["rate"] for s in self.capacity_steps if s["ok"]]
-            capacity = {
-                "highest_rate_within_slo": max(held, default=0.0),
-                "steps": self.capacity_steps,
-            }
-        return RunResult(
-            id=uuid.uuid4().hex[:12],
-            name=scenario.name,
-            started_at=started.isoformat(timespec="milliseconds"),
-            ended_at=ended.isoformat(timespec="milliseconds"),
-            duration_s=duration,
-            status=self.status,
-            verdict=verdict.verdict,
-            verdict_reasons=verdict.reasons,
-            environment={
-                "loadlens": __version__,
-                "python": platform.python_version(),
-                "platform": sys.platform,
-                "cpus": os.cpu_count(),
-                "workers": self.workers,
-            },
-            load=load.model_dump(),
-            totals=totals,
-            endpoints=self.aggregator.endpoint_results(duration),
-            thresholds=thresholds,
-            timeline=self.aggregator.timeline,
-            generator={
-                "timeline": [g.model_dump() for g in self.aggregator.generator],
-                "loop_lag_p99_ms": self.aggregator.loop_lag.percentiles_ns(99.0)[99.0] / 1e6,
-                "schedule_lag_p99_ms": self.aggregator.schedule_lag.percentiles_ns(99.0)[99.0]
-                / 1e6,
-                "notes": notes,
-            },
-            capacity=capacity,
-            histograms=self.aggregator.histograms(),
-        )
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    workers: int | None = None,
+    on_second: Callable[[LiveStatus], None] | None = None,
+) -> RunResult:
+    """Run the scenario on `workers` processes and return what was measured."""
+    with Coordinator(scenario, workers) as coordinator:
+        return coordinator.run(on_second)

@@ -8,41 +8,26 @@ bottleneck. Parsing stays in llhttp; this module only moves bytes and counts the
 from __future__ import annotations
 
 import asyncio
-import errno
 import ssl
 
 import httptools
 
-__all__ = ["ErrorKind", "HttpConnection", "RequestFailed", "open_connection"]
+from loadlens.engine.request_errors import (
+    ErrorKind,
+    RequestFailed,
+    classify_connect_error,
+    classify_lost_connection,
+)
+from loadlens.engine.response_framing import ends_at_close
 
-
-class ErrorKind:
-    """The names under which failed requests are counted (stable: they appear in results)."""
-
-    CONNECT_REFUSED = "connect-refused"
-    CONNECT_TIMEOUT = "connect-timeout"
-    CONNECT_ERROR = "connect-error"
-    READ_TIMEOUT = "read-timeout"
-    RESET = "reset"
-    PROTOCOL = "protocol"
-    TLS = "tls"
-    HTTP_4XX = "http-4xx"
-    HTTP_5XX = "http-5xx"
-
-
-class RequestFailed(Exception):
-    """A request ended without a complete HTTP response; `kind` says how."""
-
-    def __init__(self, kind: str, detail: str = "", *, retryable: bool = False) -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.retryable = retryable
+__all__ = ["HttpConnection", "open_connection"]
 
 
 class HttpConnection(asyncio.Protocol):
     """A client connection that carries one request at a time (no pipelining)."""
 
     __slots__ = (
+        "_head",
         "_loop",
         "_parser",
         "_reset_parser",
@@ -61,11 +46,12 @@ class HttpConnection(asyncio.Protocol):
         self._loop = loop
         self._timeout = timeout
         self._timer: asyncio.TimerHandle | None = None
-        self.deadline = 0.0
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[int] | None = None
         self._reset_parser = False
+        self._head = b""  # the current response's first bytes, for ends_at_close
+        self.deadline = 0.0
         self.bytes_in = 0
         self.keep_alive = True
         self.closed = False
@@ -78,6 +64,8 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed response bytes to llhttp; every byte counts toward bytes_in."""
+        if not self.bytes_in:
+            self._head = data  # a reference, not a copy
         self.bytes_in += len(data)
         waiter = self._waiter
         if waiter is None or waiter.done():
@@ -100,18 +88,25 @@ class HttpConnection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Fail the pending request, if any; a silent close of a reused connection may retry."""
+        """Fail (or, if it ends at the close, complete) the pending request."""
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            # Nothing received on a connection that already served a request: the server
-            # closed an idle keep-alive connection as we sent. Safe to retry once.
-            retryable = self.bytes_in == 0 and self.requests_sent > 1
-            detail = str(exc) if exc else "connection closed before the response completed"
-            waiter.set_exception(RequestFailed(ErrorKind.RESET, detail, retryable=retryable))
+        if waiter is None or waiter.done():
+            return
+        if exc is None and self.bytes_in:
+            status = ends_at_close(self._head)
+            if status:
+                self.keep_alive = False
+                waiter.set_result(status)
+                return
+        # Nothing received on a connection that already served a request: the server
+        # closed an idle keep-alive connection as we sent. Safe to retry once.
+        retryable = self.bytes_in == 0 and self.requests_sent > 1
+        detail = str(exc) if exc else "connection closed before the response completed"
+        waiter.set_exception(
+            RequestFailed(classify_lost_connection(exc), detail, retryable=retryable)
+        )
 
     # -- llhttp callbacks ---------------------------------------------------------------
     # Only on_message_complete: httptools calls into Python just for the callbacks the
@@ -132,33 +127,35 @@ class HttpConnection(asyncio.Protocol):
         if status < 200:
             return False
         self.keep_alive = parser.should_keep_alive()
-        self._finish(status)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(status)
         return True
 
     # -- requests -----------------------------------------------------------------------
     def send(self, payload: bytes, head: bool = False) -> asyncio.Future[int]:
         """Write one request; the future resolves to the status code or fails RequestFailed."""
-        waiter: asyncio.Future[int] = self._loop.create_future()
+        loop = self._loop
+        waiter: asyncio.Future[int] = loop.create_future()
         self._waiter = waiter
-        if head:
-            self._parser = httptools.HttpResponseParser(_HeadResponse(self))
-            self._reset_parser = False
         self.bytes_in = 0
         self.requests_sent += 1
-        # One lazily re-armed timer per connection instead of a timer per request: sending
-        # only moves the deadline; the timer, when it fires, re-arms for the newest one.
-        loop = self._loop
-        self.deadline = loop.time() + self._timeout
-        if self._timer is None:
-            self._timer = loop.call_at(self.deadline, self._check_deadline)
         if self.closed or self._transport is None:
             waiter.set_exception(
                 RequestFailed(
                     ErrorKind.RESET, "connection closed", retryable=self.requests_sent > 1
                 )
             )
-        else:
-            self._transport.write(payload)
+            return waiter
+        if head:
+            self._parser = httptools.HttpResponseParser(_HeadResponse(self))
+            self._reset_parser = False
+        # One lazily re-armed timer per connection instead of a timer per request: sending
+        # only moves the deadline; the timer, when it fires, re-arms for the newest one.
+        self.deadline = loop.time() + self._timeout
+        if self._timer is None:
+            self._timer = loop.call_at(self.deadline, self._check_deadline)
+        self._transport.write(payload)
         return waiter
 
     def _check_deadline(self) -> None:
@@ -179,16 +176,14 @@ class HttpConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close the connection at once, discarding anything not yet written."""
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         if self._transport is not None:
             self._transport.abort()
 
-    def _finish(self, status: int) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(status)
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _fail(self, error: RequestFailed) -> None:
         waiter = self._waiter
@@ -216,7 +211,7 @@ class _HeadResponse:
 
 async def open_connection(
     loop: asyncio.AbstractEventLoop,
-    host: str,
+    addresses: tuple[str, ...],
     port: int,
     *,
     ssl_context: ssl.SSLContext | None,
@@ -224,26 +219,24 @@ async def open_connection(
     timeout: float,
     request_timeout: float,
 ) -> HttpConnection:
-    """Connect (and handshake TLS) within `timeout`, classifying every way it can fail."""
-    try:
-        async with asyncio.timeout(timeout):
-            _, protocol = await loop.create_connection(
-                lambda: HttpConnection(loop, request_timeout),
-                host,
-                port,
-                ssl=ssl_context,
-                server_hostname=server_hostname if ssl_context else None,
-            )
-    except TimeoutError:
-        raise RequestFailed(ErrorKind.CONNECT_TIMEOUT, f"no connection within {timeout}s") from None
-    except ConnectionRefusedError as e:
-        raise RequestFailed(ErrorKind.CONNECT_REFUSED, str(e)) from None
-    except ssl.SSLError as e:
-        raise RequestFailed(ErrorKind.TLS, str(e)) from None
-    except ConnectionResetError as e:
-        raise RequestFailed(ErrorKind.RESET, str(e)) from None
-    except OSError as e:
-        if e.errno == errno.ECONNREFUSED:
-            raise RequestFailed(ErrorKind.CONNECT_REFUSED, str(e)) from None
-        raise RequestFailed(ErrorKind.CONNECT_ERROR, str(e)) from None
-    return protocol
+    """Connect (and handshake TLS) within `timeout`, trying each address in turn."""
+    failure: RequestFailed | None = None
+    for address in addresses:
+        try:
+            async with asyncio.timeout(timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: HttpConnection(loop, request_timeout),
+                    address,
+                    port,
+                    ssl=ssl_context,
+                    server_hostname=server_hostname if ssl_context else None,
+                )
+            return protocol
+        except TimeoutError:
+            failure = RequestFailed(ErrorKind.CONNECT_TIMEOUT, f"no connection within {timeout}s")
+        except OSError as e:
+            failure = RequestFailed(classify_connect_error(e), str(e))
+            if failure.kind is not ErrorKind.CONNECT_REFUSED:
+                break  # only "nothing listens there" is worth the next address
+    assert failure is not None, "no address to connect to"
+    raise failure

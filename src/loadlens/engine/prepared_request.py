@@ -10,7 +10,11 @@ from urllib.parse import urlsplit
 from loadlens import __version__
 from loadlens.scenario.model import RequestSpec
 
-__all__ = ["Endpoint", "prepare"]
+__all__ = ["Endpoint", "PrepareError", "make_ssl_context", "prepare"]
+
+
+class PrepareError(ValueError):
+    """A request that cannot be sent as given (unresolvable host, unencodable header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +26,7 @@ class Endpoint:
     name: str
     method: str
     url: str
-    host: str  # the address connected to (resolved once per worker)
+    addresses: tuple[str, ...]  # resolved once, before the run: DNS time is not the target's
     port: int
     server_hostname: str
     tls: bool
@@ -44,13 +48,20 @@ def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
     body = spec.body or b""
     if (body or spec.method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
         lines.append(f"Content-Length: {len(body)}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start : e.end]
+        raise PrepareError(
+            f"{spec.name}: {bad!r} cannot be sent in a request line or header (HTTP/1.1 "
+            "headers are Latin-1; percent-encode URLs, encode header values)"
+        ) from None
     return head + body
 
 
 def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[Endpoint]:
     """Encode each request and resolve its host once (DNS per request would be measured)."""
-    resolved: dict[tuple[str, int], str] = {}
+    resolved: dict[tuple[str, int], tuple[str, ...]] = {}
     origins: dict[tuple[str, int, bool], int] = {}
     endpoints = []
     for index, spec in enumerate(specs):
@@ -65,13 +76,16 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        address = hostname
+        addresses: tuple[str, ...] = (hostname,)
         if resolve:
             key = (hostname, port)
             if key not in resolved:
-                infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
-                resolved[key] = str(infos[0][4][0])
-            address = resolved[key]
+                try:
+                    infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+                except (socket.gaierror, UnicodeError) as e:
+                    raise PrepareError(f"{spec.url}: cannot resolve {hostname!r} ({e})") from None
+                resolved[key] = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+            addresses = resolved[key]
         origin = origins.setdefault((hostname, port, tls), len(origins))
         payload = _encode(spec, host_header, target)
         endpoints.append(
@@ -81,7 +95,7 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
                 name=spec.name,
                 method=spec.method,
                 url=spec.url,
-                host=address,
+                addresses=addresses,
                 port=port,
                 server_hostname=hostname,
                 tls=tls,

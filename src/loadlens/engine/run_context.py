@@ -132,15 +132,19 @@ class RunContext:
         except TimeoutError:
             pass
 
-    async def drain(self, grace: float) -> int:
-        """Stop new work, wait `grace` s for in-flight iterations, cancel the rest; count them."""
+    async def drain(self, grace: float, cut_short: asyncio.Event) -> int:
+        """Stop new work, wait up to `grace` s for in-flight iterations, cancel the rest.
+
+        Returns how many iterations were cancelled. `cut_short` (Ctrl-C) ends the wait at
+        once, whenever it is set.
+        """
         self.stopping = True
-        if self._running and grace > 0:
-            try:
-                async with asyncio.timeout(grace):
-                    await self._all_done.wait()
-            except TimeoutError:
-                pass
+        if self._running and grace > 0 and not cut_short.is_set():
+            done = asyncio.ensure_future(self._all_done.wait())
+            cut = asyncio.ensure_future(cut_short.wait())
+            await asyncio.wait({done, cut}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            done.cancel()
+            cut.cancel()
         interrupted = len(self._running)
         for task in list(self._running):
             task.cancel()

@@ -7,13 +7,9 @@ import ssl
 import time
 from collections.abc import Coroutine
 
-from loadlens.engine.http_connection import (
-    ErrorKind,
-    HttpConnection,
-    RequestFailed,
-    open_connection,
-)
+from loadlens.engine.http_connection import HttpConnection, open_connection
 from loadlens.engine.prepared_request import Endpoint
+from loadlens.engine.request_errors import ErrorKind, RequestFailed
 from loadlens.metrics.recorder import IntervalRecorder
 
 __all__ = ["UserSettings", "VirtualUser"]
@@ -88,12 +84,17 @@ class VirtualUser:
         settings = self._settings
         recorder = settings.recorder
         start_ns = _monotonic_ns()
-        if intended_ns is None or intended_ns > start_ns:
-            intended_ns = start_ns
-        else:
+        if intended_ns is not None:
+            # Every open-model start is sampled (on time counts as 0), so the lag's
+            # percentiles describe all arrivals, not just the late ones.
+            if intended_ns > start_ns:
+                intended_ns = start_ns  # released a little early: time from the real start
             recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
+        else:
+            intended_ns = start_ns
         conns = self._conns
         origin = endpoint.origin
+        conn: HttpConnection | None = None
         settings.in_flight += 1
         try:
             for attempt in (0, 1):
@@ -112,15 +113,18 @@ class VirtualUser:
                     if attempt == 0 and failure.retryable and endpoint.method in _IDEMPOTENT:
                         continue
                     end_ns = _monotonic_ns()
+                    # A read timeout is timed (its true latency is at least this long, and
+                    # leaving it out would flatter the tail); other failures are not.
                     recorder.record(
                         endpoint.index,
                         0,
                         end_ns,
                         end_ns - intended_ns,
                         end_ns - start_ns,
-                        0,
-                        endpoint.bytes_out,
+                        conn.bytes_in if conn is not None else 0,
+                        endpoint.bytes_out if conn is not None else 0,
                         failure.kind,
+                        failure.kind is ErrorKind.READ_TIMEOUT,
                     )
                     return
                 except BaseException:
@@ -148,6 +152,7 @@ class VirtualUser:
             conn.bytes_in,
             endpoint.bytes_out,
             error,
+            True,
         )
 
     async def _connect(self, endpoint: Endpoint) -> HttpConnection:
@@ -155,7 +160,7 @@ class VirtualUser:
         self.connections_opened += 1
         return await open_connection(
             settings.loop,
-            endpoint.host,
+            endpoint.addresses,
             endpoint.port,
             ssl_context=settings.ssl_context if endpoint.tls else None,
             server_hostname=endpoint.server_hostname,

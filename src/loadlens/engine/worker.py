@@ -24,7 +24,7 @@ from loadlens.metrics.recorder import IntervalRecorder
 from loadlens.metrics.snapshot import HealthSample, Snapshot
 from loadlens.scenario.model import LoadSpec, Scenario
 
-__all__ = ["Ready", "Start", "Stop", "WorkerDone", "worker_process"]
+__all__ = ["Ready", "Start", "Stop", "WorkerDone", "raise_open_file_limit", "worker_process"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class _Worker:
         self.count = count
         self.scenario = scenario
         self.control: asyncio.Queue[Start | Stop] = asyncio.Queue()
-        self.stop: Stop | None = None
+        self.cut_short = asyncio.Event()  # set by an interrupting Stop, even mid-drain
         self.cpu = CpuMeter()
 
     def _on_control(self) -> None:
@@ -101,6 +101,7 @@ class _Worker:
             message = self.conn.recv()
         except (EOFError, OSError):
             # The coordinator is gone: stop at once rather than load a target unattended.
+            asyncio.get_running_loop().remove_reader(self.conn.fileno())
             message = Stop("coordinator lost", interrupt=True)
         self.control.put_nowait(message)
 
@@ -135,22 +136,23 @@ class _Worker:
             driver = tasks.create_task(_drive(load, ctx))
             listener = tasks.create_task(self._listen(driver))
             await asyncio.wait({driver})
-            grace = 0.0 if (self.stop and self.stop.interrupt) else scenario.graceful_stop
-            interrupted = await ctx.drain(grace)
+            interrupted = await ctx.drain(scenario.graceful_stop, self.cut_short)
             ended_ns = time.monotonic_ns()
             for task in (shipper, prober, listener):
                 task.cancel()
         recorder.close()
         self._ship(recorder, ctx, lag, self.cpu, final=True)
-        loop.remove_reader(self.conn.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            loop.remove_reader(self.conn.fileno())
         self.conn.send(WorkerDone(self.index, ctx.connections_opened, interrupted, ended_ns))
 
     async def _listen(self, driver: asyncio.Task[None]) -> None:
         while True:
             message = await self.control.get()
             if isinstance(message, Stop):
-                self.stop = message
                 driver.cancel()
+                if message.interrupt:
+                    self.cut_short.set()
 
     async def _ship_every_second(
         self, clock: MonotonicClock, recorder: IntervalRecorder, ctx: RunContext, lag: LoopLagProbe

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_result import (
+    EndpointPoint,
     EndpointResult,
     GeneratorPoint,
     LatencyStats,
@@ -72,6 +73,17 @@ def _ms(ns: int | float) -> float:
     return ns / 1e6
 
 
+def _second_stats(latency: LatencyHistogram) -> dict[str, float]:
+    p = latency.percentiles_ns(50.0, 95.0, 99.0)
+    return {
+        "mean": _ms(latency.sum_ns / latency.count) if latency.count else 0.0,
+        "p50": _ms(p[50.0]),
+        "p95": _ms(p[95.0]),
+        "p99": _ms(p[99.0]),
+        "max": _ms(latency.max_ns) if latency.count else 0.0,
+    }
+
+
 class RunAggregator:
     """Merges per-second snapshots from every worker into timeline and totals."""
 
@@ -80,6 +92,7 @@ class RunAggregator:
         self._pending: dict[int, list[Snapshot]] = {}
         self._active = set(range(workers))
         self._per_endpoint = [_Counts() for _ in endpoints]
+        self._endpoint_timelines: list[list[EndpointPoint]] = [[] for _ in endpoints]
         self.overall = _Counts()
         self.loop_lag = LatencyHistogram()
         self.schedule_lag = LatencyHistogram()
@@ -126,6 +139,15 @@ class RunAggregator:
                     ep_second.service.merge(part.service_time)
             counts.add_counts(ep_second)
             counts.latency.merge(ep_second.latency)
+            if len(self._per_endpoint) > 1:  # with one endpoint it would repeat the run's own
+                self._endpoint_timelines[index].append(
+                    EndpointPoint(
+                        t=second,
+                        requests=ep_second.requests,
+                        failures=ep_second.failures,
+                        latency=_second_stats(ep_second.latency),
+                    )
+                )
             counts.service.merge(ep_second.service)
             this_second.add_counts(ep_second)
             this_second.latency.merge(ep_second.latency)
@@ -159,8 +181,6 @@ class RunAggregator:
             )
         )
 
-        lat = this_second.latency
-        p = lat.percentiles_ns(50.0, 95.0, 99.0)
         point = TimelinePoint(
             t=second,
             users=sum(s.users for s in snapshots),
@@ -169,13 +189,7 @@ class RunAggregator:
             failures=this_second.failures,
             in_flight=sum(s.in_flight for s in snapshots),
             dropped=sum(s.dropped for s in snapshots),
-            latency={
-                "mean": _ms(lat.sum_ns / lat.count) if lat.count else 0.0,
-                "p50": _ms(p[50.0]),
-                "p95": _ms(p[95.0]),
-                "p99": _ms(p[99.0]),
-                "max": _ms(lat.max_ns) if lat.count else 0.0,
-            },
+            latency=_second_stats(this_second.latency),
             service_time_p99=_ms(this_second.service.percentiles_ns(99.0)[99.0]),
         )
         self.timeline.append(point)
@@ -201,9 +215,12 @@ class RunAggregator:
                     "method": info.method,
                     "url": info.url,
                     **counts.to_totals(duration_s),
+                    "timeline": timeline,
                 }
             )
-            for info, counts in zip(self.endpoints, self._per_endpoint, strict=True)
+            for info, counts, timeline in zip(
+                self.endpoints, self._per_endpoint, self._endpoint_timelines, strict=True
+            )
         ]
 
     def histograms(self) -> dict[str, str]:

@@ -92,8 +92,12 @@ class IntervalRecorder:
         bytes_in: int,
         bytes_out: int,
         error: str | None,
+        timed: bool,
     ) -> None:
-        """Count one finished request. `status` 0 means no HTTP response was received."""
+        """Count one finished request; `timed` ones enter the latency histograms.
+
+        `status` 0 means no HTTP response was received.
+        """
         if end_ns >= self._boundary_ns:
             self.rotate(end_ns)
         interval = self._current[endpoint]
@@ -102,6 +106,7 @@ class IntervalRecorder:
         interval.bytes_out += bytes_out
         if status:
             interval.status[status] = interval.status.get(status, 0) + 1
+        if timed:
             interval.latency.append(latency_ns)
             interval.service.append(service_ns)
         if error is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SCHEMA",
+    "EndpointPoint",
     "EndpointResult",
     "Finding",
     "GeneratorPoint",
@@ -19,6 +21,14 @@ __all__ = [
 ]
 
 SCHEMA = "loadlens.run/1"
+
+
+class RunStatus(StrEnum):
+    """How a run ended."""
+
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    ABORTED = "aborted"
 
 
 class _Model(BaseModel):
@@ -59,12 +69,22 @@ class Totals(_Model):
     clamped_values: int = 0
 
 
+class EndpointPoint(_Model):
+    """One second of one endpoint, all workers merged."""
+
+    t: int
+    requests: int
+    failures: int
+    latency: dict[str, float]
+
+
 class EndpointResult(Totals):
-    """Totals for one request of the scenario."""
+    """Totals for one request of the scenario, and its per-second series."""
 
     name: str
     method: str
     url: str
+    timeline: list[EndpointPoint] = Field(default_factory=list)
 
 
 class ThresholdResult(_Model):
@@ -73,6 +93,7 @@ class ThresholdResult(_Model):
     expression: str
     value: float
     ok: bool
+    note: str | None = None
 
 
 class TimelinePoint(_Model):
@@ -118,7 +139,7 @@ class RunResult(_Model):
     started_at: str
     ended_at: str
     duration_s: float
-    status: str
+    status: RunStatus
     verdict: str
     verdict_reasons: list[str] = Field(default_factory=list)
     environment: dict[str, Any]

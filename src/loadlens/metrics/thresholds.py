@@ -66,7 +66,17 @@ class Threshold:
         return float(getattr(stats, stat))
 
     def judge(self, totals: Totals) -> ThresholdResult:
-        """Whether the threshold held for these totals."""
+        """Whether the threshold held for these totals (no data never holds)."""
+        family = self.metric.partition(".")[0]
+        if family in ("latency", "service"):
+            stats = totals.service_time if family == "service" else totals.latency
+            if not stats.count:
+                return ThresholdResult(
+                    expression=self.expression,
+                    value=0.0,
+                    ok=False,
+                    note="no request was timed (none got a response), so nothing held",
+                )
         value = self.measure(totals)
         return ThresholdResult(
             expression=self.expression, value=value, ok=_OPS[self.op](value, self.limit)

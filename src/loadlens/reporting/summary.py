@@ -109,8 +109,9 @@ def render_summary(result: RunResult, console: Console) -> None:
     if result.verdict == "generator-bound":
         parts.append(
             Text(
-                "These numbers describe loadlens, not the target: the load generator "
-                "could not keep up, so latency and throughput are not the target's.",
+                "These numbers describe loadlens, not the target: the load generator did not "
+                "deliver the load it was asked for, so latency and throughput are not the "
+                "target's.",
                 style="red",
             )
         )

@@ -6,9 +6,8 @@ step against the SLO and stops the run at the first step that breaks it.
 
 from __future__ import annotations
 
-from loadlens.engine.executors.arrivals import ArrivalSchedule
+from loadlens.engine.executors.arrivals import ArrivalSchedule, release_arrivals
 from loadlens.engine.executors.base import ExecutorContext
-from loadlens.engine.executors.constant_arrival_rate import release_arrivals
 from loadlens.scenario.load import Capacity
 
 __all__ = ["run", "schedule_of"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from loadlens.engine.executors.arrivals import ArrivalSchedule
+from loadlens.engine.executors.arrivals import ArrivalSchedule, release_arrivals
 from loadlens.engine.executors.base import ExecutorContext
-from loadlens.engine.executors.constant_arrival_rate import release_arrivals
 from loadlens.scenario.load import RampingArrivalRate
 
 __all__ = ["run"]

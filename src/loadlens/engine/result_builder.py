@@ -1,0 +1,111 @@
+"""Builds the RunResult document once the coordinator has merged every second."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from loadlens import __version__
+from loadlens.analysis.verdict import Verdict, judge_generator
+from loadlens.engine.executors import OPEN_MODELS
+from loadlens.metrics.aggregate import RunAggregator
+from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.run_result import RunResult, RunStatus
+from loadlens.metrics.thresholds import Threshold
+from loadlens.scenario.model import Scenario
+
+__all__ = ["RunOutcome", "build_result"]
+
+
+@dataclass
+class RunOutcome:
+    """What the coordinator learnt besides the merged seconds."""
+
+    status: RunStatus = RunStatus.COMPLETED
+    started: datetime | None = None
+    duration_s: float = 0.0
+    workers: int = 1
+    connections_opened: int = 0
+    interrupted_iterations: int = 0
+    failures: list[str] = field(default_factory=list)  # workers lost, watchdog stops
+    notes: list[str] = field(default_factory=list)
+    capacity_steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _p99_ms(histogram: LatencyHistogram) -> float:
+    return histogram.percentiles_ns(99.0)[99.0] / 1e6
+
+
+def build_result(
+    scenario: Scenario,
+    aggregator: RunAggregator,
+    thresholds: list[Threshold],
+    outcome: RunOutcome,
+) -> RunResult:
+    """Totals, thresholds, verdict and the generator's health, as one document."""
+    load = scenario.load
+    duration = max(outcome.duration_s, 1e-9)
+    totals = aggregator.totals(duration, outcome.interrupted_iterations)
+    verdict = judge_generator(
+        requests=totals.requests,
+        timed=totals.latency.count,
+        cpu_by_worker=aggregator.cpu_by_worker,
+        loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
+        schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
+        dropped=totals.dropped_iterations,
+        open_model=load.executor in OPEN_MODELS,
+        max_users=getattr(load, "max_users", None),
+    )
+    status = outcome.status
+    if outcome.failures:
+        # Part of the load vanished with a worker: whatever was merged is not the run asked for.
+        status = RunStatus.ABORTED
+        verdict = Verdict("inconclusive", [*outcome.failures, *verdict.reasons])
+    timeline = aggregator.timeline
+    if timeline and 0 < duration - timeline[-1].t < 1:
+        # The last second is partial: its rate is over the part that was run.
+        timeline[-1].rps = timeline[-1].requests / (duration - timeline[-1].t)
+    capacity = None
+    if load.executor == "capacity":
+        held = [s["rate"] for s in outcome.capacity_steps if s["ok"]]
+        capacity = {
+            "highest_rate_within_slo": max(held, default=0.0),
+            "steps": outcome.capacity_steps,
+        }
+    started = outcome.started or datetime.now().astimezone()
+    return RunResult(
+        id=uuid.uuid4().hex[:12],
+        name=scenario.name,
+        started_at=started.isoformat(timespec="milliseconds"),
+        ended_at=(started + timedelta(seconds=duration)).isoformat(timespec="milliseconds"),
+        duration_s=duration,
+        status=status,
+        verdict=verdict.verdict,
+        verdict_reasons=verdict.reasons,
+        environment={
+            "loadlens": __version__,
+            "python": platform.python_version(),
+            "platform": sys.platform,
+            "cpus": os.cpu_count(),
+            "workers": outcome.workers,
+        },
+        load=load.model_dump(),
+        totals=totals,
+        endpoints=aggregator.endpoint_results(duration),
+        thresholds=[t.judge(totals) for t in thresholds],
+        timeline=timeline,
+        generator={
+            "timeline": [g.model_dump() for g in aggregator.generator],
+            "loop_lag_p99_ms": _p99_ms(aggregator.loop_lag),
+            "schedule_lag_p99_ms": _p99_ms(aggregator.schedule_lag),
+            "connections_opened": outcome.connections_opened,
+            "notes": [*outcome.notes, *outcome.failures],
+        },
+        capacity=capacity,
+        histograms=aggregator.histograms(),
+    )
