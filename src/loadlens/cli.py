@@ -12,7 +12,7 @@ from rich.console import Console
 
 from loadlens import __version__
 from loadlens.engine.prepared_request import PrepareError, prepare
-from loadlens.metrics.run_result import RunResult
+from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
 from loadlens.scenario.model import Scenario
@@ -34,13 +34,13 @@ class ExitCode:
 
 def exit_code_for(result: RunResult) -> int:
     """Interrupted beats broken beats untrustworthy beats a crossed threshold."""
-    if result.status == "interrupted":
+    if result.status is RunStatus.INTERRUPTED:
         return ExitCode.INTERRUPTED
-    if result.status == "aborted" and result.verdict == "inconclusive":
+    if result.status is RunStatus.ABORTED and result.verdict is VerdictKind.INCONCLUSIVE:
         return ExitCode.INTERNAL  # a worker was lost: part of the load never ran
-    if result.verdict == "generator-bound":
+    if result.verdict is VerdictKind.GENERATOR_BOUND:
         return ExitCode.GENERATOR_BOUND
-    if result.status == "aborted" or not all(t.ok for t in result.thresholds):
+    if result.status is RunStatus.ABORTED or not all(t.ok for t in result.thresholds):
         return ExitCode.THRESHOLD_CROSSED
     return ExitCode.OK
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadlens.metrics.run_result import VerdictKind
+
 __all__ = ["CPU_LIMIT", "LAG_LIMIT_MS", "Verdict", "judge_generator"]
 
 CPU_LIMIT = 90.0  # percent of one core, per worker
@@ -15,7 +17,7 @@ LAG_LIMIT_MS = 10.0  # event-loop lag p99, and open-model schedule lag p99
 class Verdict:
     """`valid`, `generator-bound` or `inconclusive`, with the reasons in plain words."""
 
-    verdict: str
+    verdict: VerdictKind
     reasons: list[str]
 
 
@@ -67,11 +69,14 @@ def judge_generator(
             f"(limit {LAG_LIMIT_MS:.0f} ms)"
         )
     if reasons:
-        return Verdict("generator-bound", reasons)
+        return Verdict(VerdictKind.GENERATOR_BOUND, reasons)
     if requests == 0:
-        return Verdict("inconclusive", ["no request completed, so there is nothing to judge"])
+        return Verdict(
+            VerdictKind.INCONCLUSIVE, ["no request completed, so there is nothing to judge"]
+        )
     if timed == 0:
         return Verdict(
-            "inconclusive", ["no request got a response, so there is no latency to judge"]
+            VerdictKind.INCONCLUSIVE,
+            ["no request got a response, so there is no latency to judge"],
         )
-    return Verdict("valid", [])
+    return Verdict(VerdictKind.VALID, [])

@@ -15,7 +15,7 @@ from loadlens.analysis.verdict import Verdict, judge_generator
 from loadlens.engine.executors import OPEN_MODELS
 from loadlens.metrics.aggregate import RunAggregator
 from loadlens.metrics.histogram import LatencyHistogram
-from loadlens.metrics.run_result import RunResult, RunStatus
+from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import Threshold
 from loadlens.scenario.model import Scenario
 
@@ -65,7 +65,7 @@ def build_result(
     if outcome.failures:
         # Part of the load vanished with a worker: whatever was merged is not the run asked for.
         status = RunStatus.ABORTED
-        verdict = Verdict("inconclusive", [*outcome.failures, *verdict.reasons])
+        verdict = Verdict(VerdictKind.INCONCLUSIVE, [*outcome.failures, *verdict.reasons])
     timeline = aggregator.timeline
     if timeline and 0 < duration - timeline[-1].t < 1:
         # The last second is partial: its rate is over the part that was run.

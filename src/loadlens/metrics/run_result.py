@@ -23,6 +23,14 @@ __all__ = [
 SCHEMA = "loadlens.run/1"
 
 
+class VerdictKind(StrEnum):
+    """Whether the run's numbers describe the target."""
+
+    VALID = "valid"
+    GENERATOR_BOUND = "generator-bound"
+    INCONCLUSIVE = "inconclusive"
+
+
 class RunStatus(StrEnum):
     """How a run ended."""
 
@@ -140,7 +148,7 @@ class RunResult(_Model):
     ended_at: str
     duration_s: float
     status: RunStatus
-    verdict: str
+    verdict: VerdictKind
     verdict_reasons: list[str] = Field(default_factory=list)
     environment: dict[str, Any]
     load: dict[str, Any]
