@@ -6,11 +6,16 @@ a CPU-second. CPU seconds are user+sys of the generator's whole process tree, fr
 the kernel's child rusage (what `/usr/bin/time` reports), startup included.
 "other CPU s" is what the rest of the machine burned meanwhile: if it is not near
 zero, something else shared the cores and the run should be repeated.
+
+This VM's speed drifts by 10-20% over a minute, so the generators take turns over several
+rounds (the order flips each round) and the ratio is of the medians, with each round's
+own ratio printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 from dataclasses import dataclass
 
 from _loadlens import check_cli, run_loadlens
@@ -61,6 +66,7 @@ def parse_args() -> argparse.Namespace:
         default="50,1000",
         help="comma-separated connection counts, one run of each generator per count",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="turns each generator takes (3)")
     return parser.parse_args()
 
 
@@ -110,11 +116,18 @@ def print_ratios(rows: list[Row]) -> None:
     """loadlens / wrk requests per CPU-second, per connection count, and the goal."""
     print()
     for connections in sorted({r.connections for r in rows}):
-        by_name = {r.generator: r for r in rows if r.connections == connections}
-        wrk, lens = by_name["wrk"].per_cpu_second, by_name["loadlens"].per_cpu_second
-        ratio = lens / wrk if wrk else 0.0
+        wrk = [r.per_cpu_second for r in rows if r.connections == connections
+               and r.generator == "wrk"]  # fmt: skip
+        lens = [r.per_cpu_second for r in rows if r.connections == connections
+                and r.generator == "loadlens"]  # fmt: skip
+        ratio = statistics.median(lens) / statistics.median(wrk) if wrk else 0.0
+        rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(lens, wrk, strict=True) if b)
         verdict = "ok" if ratio >= GOAL_RATIO else "below goal"
-        print(f"ratio loadlens/wrk at {connections:>5} connections: {ratio:.2f}  ({verdict})")
+        print(
+            f"ratio loadlens/wrk at {connections:>5} connections: {ratio:.2f} of the medians "
+            f"({statistics.median(lens):.0f} / {statistics.median(wrk):.0f} req/CPU-s; "
+            f"rounds {rounds})  ({verdict})"
+        )
     print(f"goal: loadlens >= {GOAL_RATIO} x wrk")
 
 
@@ -130,10 +143,16 @@ def main() -> None:
     rows: list[Row] = []
     with run_nginx(core=0) as nginx:
         print(f"target {nginx.url} (nginx, 1 worker, core 0); generators on core {GENERATOR_CORE}")
-        print(f"{args.duration} s per run, loadlens --workers 1\n", flush=True)
-        for connections in counts:
-            rows.append(measure_wrk(nginx.url, connections, args.duration, nginx.pid))
-            rows.append(measure_loadlens(nginx.url, connections, args.duration, nginx.pid))
+        print(
+            f"{args.duration} s per run, {args.rounds} rounds, loadlens --workers 1\n", flush=True
+        )
+        for round_no in range(args.rounds):
+            for connections in counts:
+                turns = [measure_wrk, measure_loadlens]
+                if round_no % 2:
+                    turns.reverse()  # drift in the machine's speed hits both alike
+                for measure in turns:
+                    rows.append(measure(nginx.url, connections, args.duration, nginx.pid))
     print_table(rows)
     print_ratios(rows)
 

@@ -112,16 +112,8 @@ class HttpConnection(asyncio.Protocol):
     # Only on_message_complete: httptools calls into Python just for the callbacks the
     # protocol defines, so none for headers or body chunks (every byte is already counted
     # in data_received, and no check needs the body yet).
-    def on_message_complete(self) -> None:
-        """Complete the pending request (interim 1xx responses are skipped)."""
-        self._complete()
-
-    def head_complete(self) -> None:
-        """A HEAD response ends at its headers (see _HeadResponse)."""
-        if self._complete():
-            self._reset_parser = True
-
-    def _complete(self) -> bool:
+    def on_message_complete(self) -> bool:
+        """Complete the pending request; False for an interim 1xx response."""
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
@@ -131,6 +123,11 @@ class HttpConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(status)
         return True
+
+    def head_complete(self) -> None:
+        """A HEAD response ends at its headers (see _HeadResponse)."""
+        if self.on_message_complete():
+            self._reset_parser = True
 
     # -- requests -----------------------------------------------------------------------
     def send(self, payload: bytes, head: bool = False) -> asyncio.Future[int]:

@@ -63,13 +63,18 @@ class RunContext:
         user = VirtualUser(self._settings)
         self.users += 1
         done = 0
-        try:
-            while not (self.stopping or handle.retired) and (
+
+        def again() -> bool:
+            nonlocal done
+            done += 1
+            self.iterations += 1
+            return not (self.stopping or handle.retired) and (
                 iterations is None or done < iterations
-            ):
-                await user.iteration()
-                done += 1
-                self.iterations += 1
+            )
+
+        try:
+            if not (self.stopping or handle.retired):
+                await user.loop(again)
         finally:
             self.users -= 1
             self.connections_opened += user.connections_opened

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 
 from loadlens.engine.http_connection import HttpConnection, open_connection
 from loadlens.engine.prepared_request import Endpoint
@@ -15,6 +15,7 @@ from loadlens.metrics.recorder import IntervalRecorder
 __all__ = ["UserSettings", "VirtualUser"]
 
 _monotonic_ns = time.monotonic_ns  # one global lookup instead of two per call
+_HTTP_ERROR = (ErrorKind.HTTP_4XX, ErrorKind.HTTP_5XX)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -70,90 +71,109 @@ class VirtualUser:
         """
         endpoints = self._settings.endpoints
         if len(endpoints) == 1:
-            return self._request(endpoints[0], intended_ns)  # no extra coroutine frame
+            return self._requests(endpoints[0], intended_ns, None)  # no extra frame
         return self._iterate(endpoints, intended_ns)
+
+    async def loop(self, again: Callable[[], bool]) -> None:
+        """Closed model: run iterations back to back, asking `again()` after each."""
+        endpoints = self._settings.endpoints
+        if len(endpoints) == 1:
+            # The request loop itself repeats: no coroutine per iteration on the hot path.
+            await self._requests(endpoints[0], None, again)
+            return
+        while True:
+            await self._iterate(endpoints, None)
+            if not again():
+                return
 
     async def _iterate(self, endpoints: list[Endpoint], intended_ns: int | None) -> None:
         for endpoint in endpoints:
-            await self._request(endpoint, intended_ns)
+            await self._requests(endpoint, intended_ns, None)
             intended_ns = None
 
-    async def _request(self, endpoint: Endpoint, intended_ns: int | None) -> None:
-        # One flat coroutine per request: this is the hot path, and every nested
-        # coroutine costs a frame and a send/throw round-trip.
+    async def _requests(
+        self, endpoint: Endpoint, intended_ns: int | None, again: Callable[[], bool] | None
+    ) -> None:
+        """Send `endpoint`'s request, and again while `again()` says so (None: once)."""
+        # One flat coroutine: this is the hot path, and every nested coroutine costs a
+        # frame and a send/throw round-trip per request.
         settings = self._settings
         recorder = settings.recorder
-        start_ns = _monotonic_ns()
-        if intended_ns is not None:
-            # Every open-model start is sampled (on time counts as 0), so the lag's
-            # percentiles describe all arrivals, not just the late ones.
-            if intended_ns > start_ns:
-                intended_ns = start_ns  # released a little early: time from the real start
-            recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
-        else:
-            intended_ns = start_ns
         conns = self._conns
         origin = endpoint.origin
-        conn: HttpConnection | None = None
-        settings.in_flight += 1
-        try:
-            for attempt in (0, 1):
-                conn = conns[origin]
-                try:
-                    if conn is None or conn.closed:
-                        conn = conns[origin] = await self._connect(endpoint)
-                    status = await conn.send(endpoint.payload, endpoint.is_head)
-                except RequestFailed as failure:
-                    if conn is not None:
-                        conn.close()
+        while True:
+            start_ns = _monotonic_ns()
+            if intended_ns is not None:
+                # Every open-model start is sampled (on time counts as 0), so the lag's
+                # percentiles describe all arrivals, not just the late ones.
+                if intended_ns > start_ns:
+                    intended_ns = start_ns  # released a little early: time from real start
+                recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
+            else:
+                intended_ns = start_ns
+            conn: HttpConnection | None = None
+            failure: RequestFailed | None = None
+            status = 0
+            settings.in_flight += 1
+            try:
+                for attempt in (0, 1):
+                    conn = conns[origin]
+                    try:
+                        if conn is None or conn.closed:
+                            conn = conns[origin] = await self._connect(endpoint)
+                        status = await conn.send(endpoint.payload, endpoint.is_head)
+                    except RequestFailed as e:
+                        if conn is not None:
+                            conn.close()
+                        conns[origin] = None
+                        # A reused keep-alive connection closed by the server as we sent:
+                        # nothing reached the application, so one retry on a fresh
+                        # connection is what every HTTP client does (idempotent methods).
+                        if attempt == 0 and e.retryable and endpoint.method in _IDEMPOTENT:
+                            continue
+                        failure = e
+                    except BaseException:
+                        if conn is not None:
+                            conn.close()
+                        conns[origin] = None
+                        raise
+                    break
+            finally:
+                settings.in_flight -= 1
+            end_ns = _monotonic_ns()
+            if failure is not None:
+                # A read timeout is timed (its true latency is at least this long, and
+                # leaving it out would flatter the tail); other failures are not.
+                recorder.record(
+                    endpoint.index,
+                    0,
+                    end_ns,
+                    end_ns - intended_ns,
+                    end_ns - start_ns,
+                    conn.bytes_in if conn is not None else 0,
+                    endpoint.bytes_out if conn is not None else 0,
+                    failure.kind,
+                    failure.kind is ErrorKind.READ_TIMEOUT,
+                )
+            else:
+                assert conn is not None  # sent on a connection, or failed, or raised
+                if not conn.keep_alive:
                     conns[origin] = None
-                    # A reused keep-alive connection closed by the server as we sent:
-                    # nothing reached the application, so one retry on a fresh connection
-                    # is what every HTTP client does (for idempotent methods).
-                    if attempt == 0 and failure.retryable and endpoint.method in _IDEMPOTENT:
-                        continue
-                    end_ns = _monotonic_ns()
-                    # A read timeout is timed (its true latency is at least this long, and
-                    # leaving it out would flatter the tail); other failures are not.
-                    recorder.record(
-                        endpoint.index,
-                        0,
-                        end_ns,
-                        end_ns - intended_ns,
-                        end_ns - start_ns,
-                        conn.bytes_in if conn is not None else 0,
-                        endpoint.bytes_out if conn is not None else 0,
-                        failure.kind,
-                        failure.kind is ErrorKind.READ_TIMEOUT,
-                    )
-                    return
-                except BaseException:
-                    if conn is not None:
-                        conn.close()
-                    conns[origin] = None
-                    raise
-                break
-        finally:
-            settings.in_flight -= 1
-        end_ns = _monotonic_ns()
-        assert conn is not None  # the loop either returned, raised or sent on a connection
-        if not conn.keep_alive:
-            conns[origin] = None
-            conn.close()
-        error = None
-        if status >= 400:
-            error = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
-        recorder.record(
-            endpoint.index,
-            status,
-            end_ns,
-            end_ns - intended_ns,
-            end_ns - start_ns,
-            conn.bytes_in,
-            endpoint.bytes_out,
-            error,
-            True,
-        )
+                    conn.close()
+                recorder.record(
+                    endpoint.index,
+                    status,
+                    end_ns,
+                    end_ns - intended_ns,
+                    end_ns - start_ns,
+                    conn.bytes_in,
+                    endpoint.bytes_out,
+                    None if status < 400 else _HTTP_ERROR[status >= 500],
+                    True,
+                )
+            if again is None or not again():
+                return
+            intended_ns = None
 
     async def _connect(self, endpoint: Endpoint) -> HttpConnection:
         settings = self._settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import resource
 import signal
 import time
@@ -126,6 +127,13 @@ class _Worker:
         max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None
         if max_users is not None:
             max_users = share(max_users, self.index, self.count)
+        # The hot path allocates futures and handles by the hundred thousand a second and
+        # frees them by reference counting; the cyclic collector walking every live user
+        # and connection cost ~8% of a worker's CPU (profiled at 1000 users). Freeze what
+        # exists now and collect young objects far less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         await clock.sleep_until(0.0)
         async with asyncio.TaskGroup() as tasks:
             ctx = RunContext(clock, self.index, self.count, settings, tasks, max_users)
