@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 
 import httptools
 
@@ -20,24 +21,35 @@ from loadlens.engine.request_errors import (
 )
 from loadlens.engine.response_framing import ends_at_close
 
-__all__ = ["HttpConnection", "open_connection"]
+__all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
+
+
+ResponseCallback = Callable[["HttpConnection", int, RequestFailed | None], None]
 
 
 class HttpConnection(asyncio.Protocol):
-    """A client connection that carries one request at a time (no pipelining)."""
+    """A client connection that carries one request at a time (no pipelining).
+
+    `send()` takes a callback rather than returning a future: the response is handed over
+    straight from data_received, with no future, task wake-up or coroutine resumption in
+    between (those cost a third of a request's CPU, measured at 1000 users). The callback
+    runs exactly once per send: `(connection, status, None)` for a complete response, or
+    `(connection, 0, RequestFailed)`; never from inside the parser.
+    """
 
     __slots__ = (
-        "_head",
         "_loop",
+        "_on_response",
         "_parser",
         "_reset_parser",
+        "_status",
         "_timeout",
         "_timer",
         "_transport",
-        "_waiter",
         "bytes_in",
         "closed",
         "deadline",
+        "head",
         "keep_alive",
         "requests_sent",
     )
@@ -48,9 +60,10 @@ class HttpConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[int] | None = None
+        self._on_response: ResponseCallback | None = None
         self._reset_parser = False
-        self._head = b""  # the current response's first bytes, for ends_at_close
+        self._status = 0
+        self.head = b""  # the current response's first bytes, for ends_at_close
         self.deadline = 0.0
         self.bytes_in = 0
         self.keep_alive = True
@@ -65,10 +78,9 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Feed response bytes to llhttp; every byte counts toward bytes_in."""
         if not self.bytes_in:
-            self._head = data  # a reference, not a copy
+            self.head = data  # a reference, not a copy
         self.bytes_in += len(data)
-        waiter = self._waiter
-        if waiter is None or waiter.done():
+        if self._on_response is None:
             # Bytes nobody asked for: the server is out of step with us. The connection
             # cannot be trusted for the next request.
             self.close()
@@ -76,12 +88,14 @@ class HttpConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-            self._fail(RequestFailed(ErrorKind.PROTOCOL, str(e)))
             self.close()
+            self._deliver(0, RequestFailed(ErrorKind.PROTOCOL, str(e)))
             return
         if self._reset_parser:
             self._reset_parser = False
             self._parser = httptools.HttpResponseParser(self)
+        if self._status:
+            self._deliver(self._status, None)
 
     def eof_received(self) -> bool | None:
         """Let the transport close; connection_lost decides what the EOF meant."""
@@ -91,37 +105,32 @@ class HttpConnection(asyncio.Protocol):
         """Fail (or, if it ends at the close, complete) the pending request."""
         self.closed = True
         self._cancel_timer()
-        waiter = self._waiter
-        if waiter is None or waiter.done():
+        if self._on_response is None:
             return
         if exc is None and self.bytes_in:
-            status = ends_at_close(self._head)
+            status = ends_at_close(self.head)
             if status:
                 self.keep_alive = False
-                waiter.set_result(status)
+                self._deliver(status, None)
                 return
         # Nothing received on a connection that already served a request: the server
         # closed an idle keep-alive connection as we sent. Safe to retry once.
         retryable = self.bytes_in == 0 and self.requests_sent > 1
         detail = str(exc) if exc else "connection closed before the response completed"
-        waiter.set_exception(
-            RequestFailed(classify_lost_connection(exc), detail, retryable=retryable)
-        )
+        self._deliver(0, RequestFailed(classify_lost_connection(exc), detail, retryable=retryable))
 
     # -- llhttp callbacks ---------------------------------------------------------------
     # Only on_message_complete: httptools calls into Python just for the callbacks the
     # protocol defines, so none for headers or body chunks (every byte is already counted
     # in data_received, and no check needs the body yet).
     def on_message_complete(self) -> bool:
-        """Complete the pending request; False for an interim 1xx response."""
+        """Note the response as complete; False for an interim 1xx response."""
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
             return False
         self.keep_alive = parser.should_keep_alive()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(status)
+        self._status = status
         return True
 
     def head_complete(self) -> None:
@@ -130,35 +139,32 @@ class HttpConnection(asyncio.Protocol):
             self._reset_parser = True
 
     # -- requests -----------------------------------------------------------------------
-    def send(self, payload: bytes, head: bool = False) -> asyncio.Future[int]:
-        """Write one request; the future resolves to the status code or fails RequestFailed."""
-        loop = self._loop
-        waiter: asyncio.Future[int] = loop.create_future()
-        self._waiter = waiter
+    def send(self, payload: bytes, head: bool, on_response: ResponseCallback) -> None:
+        """Write one request; `on_response` is called once, when it ends either way."""
+        self._on_response = on_response
+        self._status = 0
         self.bytes_in = 0
         self.requests_sent += 1
         if self.closed or self._transport is None:
-            waiter.set_exception(
-                RequestFailed(
-                    ErrorKind.RESET, "connection closed", retryable=self.requests_sent > 1
-                )
+            failure = RequestFailed(
+                ErrorKind.RESET, "connection closed", retryable=self.requests_sent > 1
             )
-            return waiter
+            self._loop.call_soon(self._deliver, 0, failure)  # never re-entrantly
+            return
         if head:
             self._parser = httptools.HttpResponseParser(_HeadResponse(self))
             self._reset_parser = False
         # One lazily re-armed timer per connection instead of a timer per request: sending
         # only moves the deadline; the timer, when it fires, re-arms for the newest one.
+        loop = self._loop
         self.deadline = loop.time() + self._timeout
         if self._timer is None:
             self._timer = loop.call_at(self.deadline, self._check_deadline)
         self._transport.write(payload)
-        return waiter
 
     def _check_deadline(self) -> None:
         self._timer = None
-        waiter = self._waiter
-        if waiter is None or waiter.done() or self.closed:
+        if self._on_response is None or self.closed:
             return  # idle: the next send arms a new timer
         if self._loop.time() >= self.deadline:
             self.expire()
@@ -167,8 +173,12 @@ class HttpConnection(asyncio.Protocol):
 
     def expire(self) -> None:
         """The request's time is up: fail it as a read timeout and drop the connection."""
-        self._fail(RequestFailed(ErrorKind.READ_TIMEOUT, "no complete response in time"))
         self.close()
+        self._deliver(0, RequestFailed(ErrorKind.READ_TIMEOUT, "no complete response in time"))
+
+    def detach(self) -> None:
+        """Forget the pending request's callback (its user has gone)."""
+        self._on_response = None
 
     def close(self) -> None:
         """Close the connection at once, discarding anything not yet written."""
@@ -182,10 +192,11 @@ class HttpConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _fail(self, error: RequestFailed) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+    def _deliver(self, status: int, failure: RequestFailed | None) -> None:
+        callback = self._on_response
+        if callback is not None:
+            self._on_response = None
+            callback(self, status, failure)
 
 
 class _HeadResponse:

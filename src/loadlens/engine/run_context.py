@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from loadlens.engine.clock import Clock
 from loadlens.engine.virtual_user import UserSettings, VirtualUser
@@ -44,6 +45,7 @@ class RunContext:
         self._idle: list[VirtualUser] = []
         self._open_users = 0
         self._running: set[asyncio.Task[None]] = set()
+        self._busy: set[VirtualUser] = set()  # open-model users mid-arrival (no task)
         self._all_done = asyncio.Event()
         self._all_done.set()
         self.stopping = False
@@ -96,19 +98,37 @@ class RunContext:
             # and never queued (a queue would hide the wait from the latency).
             self.dropped += 1
             return False
-        self._track(self._tasks.create_task(self._arrival(user, self.clock.ns_at(t))))
+        intended_ns = self.clock.ns_at(t)
+        endpoints = self._settings.endpoints
+        if len(endpoints) == 1:
+            # No task per arrival: the user's callback chain runs the request.
+            self._busy.add(user)
+            self._all_done.clear()
+            user.exchange(endpoints[0], intended_ns, partial(self._arrival_done, user))
+        else:
+            self._track(self._tasks.create_task(self._arrival(user, intended_ns)))
         return True
+
+    def _arrival_done(self, user: VirtualUser) -> None:
+        self.iterations += 1
+        self._busy.discard(user)
+        self._release(user)
+        if not self._running and not self._busy:
+            self._all_done.set()
 
     async def _arrival(self, user: VirtualUser, intended_ns: int) -> None:
         try:
             await user.iteration(intended_ns)
             self.iterations += 1
         finally:
-            if self.stopping:
-                self.connections_opened += user.connections_opened
-                user.connections_opened = 0
-                user.close()
-            self._idle.append(user)
+            self._release(user)
+
+    def _release(self, user: VirtualUser) -> None:
+        if self.stopping:
+            self.connections_opened += user.connections_opened
+            user.connections_opened = 0
+            user.close()
+        self._idle.append(user)
 
     # -- lifecycle ------------------------------------------------------------------------
     def _track(self, task: asyncio.Task[None]) -> None:
@@ -118,7 +138,7 @@ class RunContext:
 
     def _untrack(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        if not self._running:
+        if not self._running and not self._busy:
             self._all_done.set()
 
     @property
@@ -144,13 +164,17 @@ class RunContext:
         once, whenever it is set.
         """
         self.stopping = True
-        if self._running and grace > 0 and not cut_short.is_set():
+        if (self._running or self._busy) and grace > 0 and not cut_short.is_set():
             done = asyncio.ensure_future(self._all_done.wait())
             cut = asyncio.ensure_future(cut_short.wait())
             await asyncio.wait({done, cut}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
             done.cancel()
             cut.cancel()
-        interrupted = len(self._running)
+        interrupted = len(self._running) + len(self._busy)
+        for user in list(self._busy):
+            user.close()  # abandons its request, unrecorded
+            self._busy.discard(user)
+            self._idle.append(user)
         for task in list(self._running):
             task.cancel()
         if self._running:
