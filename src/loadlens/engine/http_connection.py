@@ -95,7 +95,9 @@ class HttpConnection(asyncio.Protocol):
             self._reset_parser = False
             self._parser = httptools.HttpResponseParser(self)
         if self._status:
-            self._deliver(self._status, None)
+            callback = self._on_response  # _deliver, inlined: once per response
+            self._on_response = None
+            callback(self, self._status, None)
 
     def eof_received(self) -> bool | None:
         """Let the transport close; connection_lost decides what the EOF meant."""

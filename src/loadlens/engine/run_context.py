@@ -62,25 +62,47 @@ class RunContext:
         return handle
 
     async def _loop_user(self, handle: ClosedUser, iterations: int | None) -> None:
-        user = VirtualUser(self._settings)
+        settings = self._settings
+        user = VirtualUser(settings)
         self.users += 1
-        done = 0
-
-        def again() -> bool:
-            nonlocal done
-            done += 1
-            self.iterations += 1
-            return not (self.stopping or handle.retired) and (
-                iterations is None or done < iterations
-            )
-
         try:
-            if not (self.stopping or handle.retired):
-                await user.loop(again)
+            if len(settings.endpoints) == 1:
+                await self._chain_iterations(user, handle, iterations)
+            else:
+                done = 0
+                while not (self.stopping or handle.retired) and (
+                    iterations is None or done < iterations
+                ):
+                    await user.iteration()
+                    done += 1
+                    self.iterations += 1
         finally:
             self.users -= 1
             self.connections_opened += user.connections_opened
             user.close()
+
+    async def _chain_iterations(
+        self, user: VirtualUser, handle: ClosedUser, iterations: int | None
+    ) -> None:
+        """Single-request iterations back to back, each started from the last one's end."""
+        if self.stopping or handle.retired:
+            return
+        endpoint = self._settings.endpoints[0]
+        finished: asyncio.Future[None] = self._settings.loop.create_future()
+        done = 0
+
+        def next_iteration() -> None:
+            nonlocal done
+            done += 1
+            self.iterations += 1
+            if self.stopping or handle.retired or (iterations is not None and done >= iterations):
+                if not finished.done():
+                    finished.set_result(None)
+            else:
+                user.exchange(endpoint, None, next_iteration)
+
+        user.exchange(endpoint, None, next_iteration)
+        await finished
 
     # -- open models ----------------------------------------------------------------------
     def start_arrival(self, t: float) -> bool:

@@ -3,7 +3,7 @@
 The request cycle is a chain of callbacks (send, response, record, next send) rather than
 a coroutine awaiting a future per request: the same semantics for a fraction of the CPU,
 which is what lets one worker drive tens of thousands of requests a second. Coroutine
-front-ends (`iteration`, `loop`) wrap it for the executors.
+front-end `iteration` wraps it for code that awaits.
 """
 
 from __future__ import annotations
@@ -107,26 +107,6 @@ class VirtualUser:
             await done
             intended_ns = None
 
-    async def loop(self, again: Callable[[], bool]) -> None:
-        """Closed model: run iterations back to back, asking `again()` after each."""
-        endpoints = self._settings.endpoints
-        if len(endpoints) > 1:
-            while True:
-                await self.iteration()
-                if not again():
-                    return
-        endpoint = endpoints[0]
-        finished: asyncio.Future[None] = self._settings.loop.create_future()
-
-        def next_iteration() -> None:
-            if again():
-                self.exchange(endpoint, None, next_iteration)
-            else:
-                _resolve(finished)
-
-        self.exchange(endpoint, None, next_iteration)
-        await finished
-
     # -- the request cycle ----------------------------------------------------------------
     def exchange(
         self, endpoint: Endpoint, intended_ns: int | None, on_done: Callable[[], None]
@@ -216,10 +196,25 @@ class VirtualUser:
         if not conn.keep_alive:
             self._conns[endpoint.origin] = None
             conn.close()
-        self._record(
+        # _record, inlined: this is the path every successful request takes.
+        end_ns = _monotonic_ns()
+        settings = self._settings
+        settings.recorder.record(
+            endpoint.index,
+            status,
+            end_ns,
+            end_ns - self._intended_ns,
+            end_ns - self._start_ns,
+            conn.bytes_in,
+            endpoint.bytes_out,
             None if status < 400 else _HTTP_ERROR[status >= 500],
-            status, conn.bytes_in, endpoint.bytes_out, timed=True,
-        )  # fmt: skip
+            True,
+        )
+        settings.in_flight -= 1
+        on_done = self._on_done
+        self._on_done = None
+        if on_done is not None:
+            on_done()
 
     def _record(
         self, error: ErrorKind | None, status: int, bytes_in: int, bytes_out: int, *, timed: bool
