@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -134,6 +135,10 @@ class Coordinator:
         context = mp.get_context("fork")
         self._interrupts.install()
         scenario_json = self.scenario.model_dump_json()
+        # Freeze everything alive now, right before forking (as the gc docs advise): the
+        # workers' collector never walks it, and its pages stay shared, not copied.
+        gc.collect()
+        gc.freeze()
         for index in range(self.workers):
             parent, child = context.Pipe()
             process = context.Process(
@@ -146,6 +151,7 @@ class Coordinator:
             child.close()
             self._pipes.append(parent)
             self._processes.append(process)
+        gc.unfreeze()
 
     def run(self, on_second: Callable[[LiveStatus], None] | None = None) -> RunResult:
         """Start the load, merge every second until the workers finish, build the result."""

@@ -113,13 +113,10 @@ class _Worker:
         tls = any(e.tls for e in endpoints)
         ssl_context = make_ssl_context(scenario.insecure) if tls else None
         loop.add_reader(self.conn.fileno(), self._on_control)
-        # The hot path allocates futures and handles by the hundred thousand a second and
-        # frees them by reference counting; the cyclic collector walking every live user
-        # and connection cost ~8% of a worker's CPU (profiled at 1000 users). Freeze what
-        # exists now and collect young objects far less often. (Before Ready: a full
-        # collection takes tens of milliseconds, which would delay the first arrivals.)
-        gc.collect()
-        gc.freeze()
+        # The hot path allocates by the hundred thousand a second and frees by reference
+        # counting; the cyclic collector walking every live user and connection cost ~8%
+        # of a worker's CPU (profiled at 1000 users). What the coordinator had is frozen
+        # before the fork; young objects are collected far less often.
         gc.set_threshold(50_000, 50, 100)
         self.conn.send(Ready(self.index))
         start = await self.control.get()
