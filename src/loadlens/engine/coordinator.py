@@ -156,15 +156,18 @@ class Coordinator:
     def run(self, on_second: Callable[[LiveStatus], None] | None = None) -> RunResult:
         """Start the load, merge every second until the workers finish, build the result."""
         self._on_second = on_second
+        started = False
         try:
             self._wait_ready()
             self._t0_ns = time.monotonic_ns() + int(_START_DELAY_S * 1e9)
             self.outcome.started = datetime.now(UTC) + timedelta(seconds=_START_DELAY_S)
             for pipe in self._pipes:
                 pipe.send(Start(self._t0_ns))
+            started = True
             self._collect()
         finally:
-            self._reap(force=self._interrupts.count > 1)
+            # Workers never started wait for a Start that will not come: kill them now.
+            self._reap(force=not started or self._interrupts.count > 1)
         for point in self.aggregator.finish():
             self._after_second(point, [])
         # The run lasts until its last iteration ended, not until processes exited.

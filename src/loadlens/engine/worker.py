@@ -185,7 +185,8 @@ class _Worker:
             return
         lag_hist = LatencyHistogram()
         lag_hist.record_many(lag.drain())
-        health = HealthSample(cpu_percent=cpu.read(), loop_lag=lag_hist.to_data())
+        cpu_percent = cpu.read()  # over every second shipped now, so each gets it
+        health = HealthSample(cpu_percent=cpu_percent, loop_lag=lag_hist.to_data())
         for i, (second, endpoints, schedule_lag, (users, in_flight)) in enumerate(closed):
             last = i == len(closed) - 1
             snapshot = Snapshot(
@@ -194,7 +195,7 @@ class _Worker:
                 endpoints=endpoints,
                 users=users,
                 in_flight=in_flight,
-                health=health if last else HealthSample(),
+                health=health if last else HealthSample(cpu_percent=cpu_percent),
                 final=final and last,
             )
             snapshot.health.schedule_lag = schedule_lag.to_data()
