@@ -43,7 +43,10 @@ def render_summary(result: RunResult, console: Console) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("target", result.name)
+    targets = ", ".join(dict.fromkeys(e.url for e in result.endpoints))
+    if result.name not in (targets, ""):
+        head.add_row("run", result.name)
+    head.add_row("target", targets)
     head.add_row(
         "load",
         ", ".join(f"{k}={v}" for k, v in result.load.items() if not isinstance(v, list | tuple)),
