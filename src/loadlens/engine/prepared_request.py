@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from loadlens import __version__
-from loadlens.scenario.model import RequestSpec
+from loadlens.scenario.model import RequestSpec, Scenario
 
-__all__ = ["Endpoint", "PrepareError", "make_ssl_context", "prepare"]
+__all__ = [
+    "Endpoint",
+    "PrepareError",
+    "PreparedFlow",
+    "PreparedStep",
+    "make_ssl_context",
+    "prepare",
+    "prepare_flows",
+]
 
 
 class PrepareError(ValueError):
@@ -60,11 +68,17 @@ def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
 
 
 def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[Endpoint]:
-    """Encode each request and resolve its host once (DNS per request would be measured)."""
+    """Encode each request and resolve its host once (DNS per request would be measured).
+
+    Requests sharing a name share a stats index (the first such request's position among
+    the distinct names): a name groups stats, so `/users/1` and `/users/2` can be one.
+    """
     resolved: dict[tuple[str, int], tuple[str, ...]] = {}
     origins: dict[tuple[str, int, bool], int] = {}
+    stats_index: dict[str, int] = {}
     endpoints = []
-    for index, spec in enumerate(specs):
+    for spec in specs:
+        index = stats_index.setdefault(spec.name, len(stats_index))
         parts = urlsplit(spec.url)
         tls = parts.scheme == "https"
         hostname = parts.hostname or ""
@@ -114,3 +128,42 @@ def make_ssl_context(insecure: bool) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedStep:
+    """A flow step ready to run: its request and the pause after it (low, high seconds)."""
+
+    endpoint: Endpoint
+    think: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFlow:
+    """A flow ready to run."""
+
+    name: str
+    weight: float
+    steps: tuple[PreparedStep, ...]
+    pacing: float | None
+
+    @property
+    def is_single_request(self) -> bool:
+        """One step, no pause, no pacing: the engine's fastest path."""
+        return len(self.steps) == 1 and self.steps[0].think is None and self.pacing is None
+
+
+def prepare_flows(scenario: Scenario, *, resolve: bool = True) -> list[PreparedFlow]:
+    """Every flow with its steps' requests encoded and hosts resolved."""
+    endpoints = iter(prepare(scenario.requests, resolve=resolve))
+    flows = []
+    for flow in scenario.flows:
+        steps = tuple(
+            PreparedStep(
+                next(endpoints),
+                (step.think_time.low, step.think_time.high) if step.think_time else None,
+            )
+            for step in flow.steps
+        )
+        flows.append(PreparedFlow(flow.name, flow.weight, steps, flow.pacing))
+    return flows

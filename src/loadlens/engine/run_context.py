@@ -46,6 +46,11 @@ class RunContext:
         self._open_users = 0
         self._running: set[asyncio.Task[None]] = set()
         self._busy: set[VirtualUser] = set()  # open-model users mid-arrival (no task)
+        flows = settings.flows
+        # One flow of one request, no pauses: iterations run as bare callback chains.
+        self._single_request = (
+            flows[0].steps[0].endpoint if len(flows) == 1 and flows[0].is_single_request else None
+        )
         self._all_done = asyncio.Event()
         self._all_done.set()
         self.stopping = False
@@ -66,14 +71,14 @@ class RunContext:
         user = VirtualUser(settings)
         self.users += 1
         try:
-            if len(settings.endpoints) == 1:
+            if self._single_request is not None:
                 await self._chain_iterations(user, handle, iterations)
             else:
                 done = 0
                 while not (self.stopping or handle.retired) and (
                     iterations is None or done < iterations
                 ):
-                    await user.iteration()
+                    await user.iteration(paced=True)
                     done += 1
                     self.iterations += 1
         finally:
@@ -87,7 +92,8 @@ class RunContext:
         """Single-request iterations back to back, each started from the last one's end."""
         if self.stopping or handle.retired:
             return
-        endpoint = self._settings.endpoints[0]
+        endpoint = self._single_request
+        assert endpoint is not None
         finished: asyncio.Future[None] = self._settings.loop.create_future()
         done = 0
 
@@ -121,12 +127,11 @@ class RunContext:
             self.dropped += 1
             return False
         intended_ns = self.clock.ns_at(t)
-        endpoints = self._settings.endpoints
-        if len(endpoints) == 1:
+        if self._single_request is not None:
             # No task per arrival: the user's callback chain runs the request.
             self._busy.add(user)
             self._all_done.clear()
-            user.exchange(endpoints[0], intended_ns, partial(self._arrival_done, user))
+            user.exchange(self._single_request, intended_ns, partial(self._arrival_done, user))
         else:
             self._track(self._tasks.create_task(self._arrival(user, intended_ns)))
         return True

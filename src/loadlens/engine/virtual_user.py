@@ -3,25 +3,29 @@
 The request cycle is a chain of callbacks (send, response, record, next send) rather than
 a coroutine awaiting a future per request: the same semantics for a fraction of the CPU,
 which is what lets one worker drive tens of thousands of requests a second. Coroutine
-front-end `iteration` wraps it for code that awaits.
+front-end `iteration` runs a flow (steps, think time, pacing) on top of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 import ssl
 import time
 from collections.abc import Callable
 from functools import partial
 
 from loadlens.engine.http_connection import HttpConnection, open_connection
-from loadlens.engine.prepared_request import Endpoint
+from loadlens.engine.prepared_request import Endpoint, PreparedFlow
 from loadlens.engine.request_errors import ErrorKind, RequestFailed
 from loadlens.metrics.recorder import IntervalRecorder
 
 __all__ = ["UserSettings", "VirtualUser"]
 
 _monotonic_ns = time.monotonic_ns  # one global lookup instead of two per call
+_choose = random.choices
+_uniform = random.uniform
 _HTTP_ERROR = (ErrorKind.HTTP_4XX, ErrorKind.HTTP_5XX)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -31,7 +35,9 @@ class UserSettings:
 
     __slots__ = (
         "connect_timeout",
+        "cum_weights",
         "endpoints",
+        "flows",
         "in_flight",
         "loop",
         "recorder",
@@ -42,14 +48,16 @@ class UserSettings:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        endpoints: list[Endpoint],
+        flows: list[PreparedFlow],
         recorder: IntervalRecorder,
         ssl_context: ssl.SSLContext | None,
         timeout: float,
         connect_timeout: float,
     ) -> None:
         self.loop = loop
-        self.endpoints = endpoints
+        self.flows = flows
+        self.cum_weights = list(itertools.accumulate(f.weight for f in flows))
+        self.endpoints = [step.endpoint for flow in flows for step in flow.steps]
         self.recorder = recorder
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -92,20 +100,30 @@ class VirtualUser:
         self.connections_opened = 0
 
     # -- coroutine front-ends -------------------------------------------------------------
-    async def iteration(self, intended_ns: int | None = None) -> None:
-        """One pass over the endpoints; `intended_ns` is the schedule's start (open models).
+    async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
+        """One flow (picked by weight), step by step; `intended_ns`: the schedule's start.
 
         For an open model the first request's latency runs from the intended start, not
         from when we got round to sending it (wrk2's coordinated-omission fix); its service
         time runs from the actual start. Later requests in the iteration start when the
-        previous one ended, so for them both clocks agree.
+        previous one (and its think time) ended, so for them both clocks agree. `paced`
+        (closed models) holds the iteration until the flow's pacing period is over.
         """
-        loop = self._settings.loop
-        for endpoint in self._settings.endpoints:
+        settings = self._settings
+        flows = settings.flows
+        flow = flows[0] if len(flows) == 1 else _choose(flows, cum_weights=settings.cum_weights)[0]
+        loop = settings.loop
+        started = loop.time()
+        for step in flow.steps:
             done: asyncio.Future[None] = loop.create_future()
-            self.exchange(endpoint, intended_ns, partial(_resolve, done))
+            self.exchange(step.endpoint, intended_ns, partial(_resolve, done))
             await done
             intended_ns = None
+            if step.think is not None:
+                low, high = step.think
+                await asyncio.sleep(low if high <= low else _uniform(low, high))
+        if paced and flow.pacing is not None:
+            await asyncio.sleep(max(0.0, started + flow.pacing - loop.time()))
 
     # -- the request cycle ----------------------------------------------------------------
     def exchange(

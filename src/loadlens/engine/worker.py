@@ -17,7 +17,7 @@ from loadlens.engine.clock import MonotonicClock
 from loadlens.engine.executors import EXECUTORS, OPEN_MODELS
 from loadlens.engine.executors.base import ExecutorContext, share
 from loadlens.engine.health import CpuMeter, LoopLagProbe
-from loadlens.engine.prepared_request import make_ssl_context, prepare
+from loadlens.engine.prepared_request import make_ssl_context, prepare_flows
 from loadlens.engine.run_context import RunContext
 from loadlens.engine.virtual_user import UserSettings
 from loadlens.metrics.histogram import LatencyHistogram
@@ -109,8 +109,8 @@ class _Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         scenario = self.scenario
-        endpoints = prepare(scenario.requests)
-        tls = any(e.tls for e in endpoints)
+        flows = prepare_flows(scenario)
+        tls = any(step.endpoint.tls for flow in flows for step in flow.steps)
         ssl_context = make_ssl_context(scenario.insecure) if tls else None
         loop.add_reader(self.conn.fileno(), self._on_control)
         # The hot path allocates by the hundred thousand a second and frees by reference
@@ -124,9 +124,9 @@ class _Worker:
             self.conn.send(WorkerDone(self.index, 0, 0))
             return
         clock = MonotonicClock(start.t0_ns)
-        recorder = IntervalRecorder(len(endpoints), start.t0_ns)
+        recorder = IntervalRecorder(len(scenario.endpoints), start.t0_ns)
         settings = UserSettings(
-            loop, endpoints, recorder, ssl_context, scenario.timeout, scenario.connect_timeout
+            loop, flows, recorder, ssl_context, scenario.timeout, scenario.connect_timeout
         )
         load = scenario.load
         max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None

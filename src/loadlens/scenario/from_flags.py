@@ -19,7 +19,7 @@ from loadlens.scenario.load import (
     RateStage,
     VUStage,
 )
-from loadlens.scenario.model import RequestSpec, Scenario
+from loadlens.scenario.model import Flow, RequestSpec, Scenario, Step
 from loadlens.scenario.units import (
     InputError,
     parse_duration,
@@ -252,7 +252,7 @@ def scenario_from_flags(flags: RunFlags) -> Scenario:
     try:
         return Scenario(
             name=flags.name or flags.target,
-            requests=(request,),
+            flows=(Flow(name="default", steps=(Step(request=request),)),),
             load=_load(flags),  # type: ignore[arg-type]
             timeout=timeout,
             connect_timeout=connect_timeout,

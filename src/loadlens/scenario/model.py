@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadlens.scenario.load import LoadSpec
 
-__all__ = ["LoadSpec", "RequestSpec", "Scenario"]
+__all__ = ["Flow", "LoadSpec", "RequestSpec", "Scenario", "Step", "ThinkTime"]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -57,13 +57,48 @@ class RequestSpec(BaseModel):
         return v
 
 
+class ThinkTime(BaseModel):
+    """A pause after a step: `low` seconds, or uniformly between `low` and `high`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low: float = Field(ge=0)
+    high: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThinkTime:
+        if self.high < self.low:
+            raise ValueError(f"think time range {self.low}..{self.high} runs backwards")
+        return self
+
+
+class Step(BaseModel):
+    """One request of a flow, and the pause after it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request: RequestSpec
+    think_time: ThinkTime | None = None
+
+
+class Flow(BaseModel):
+    """Ordered steps a user runs per iteration; `weight` sets how often it is picked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    steps: tuple[Step, ...] = Field(min_length=1)
+    pacing: float | None = Field(default=None, gt=0, description="start an iteration every N s")
+
+
 class Scenario(BaseModel):
     """A complete, validated description of one load test run."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "run"
-    requests: tuple[RequestSpec, ...] = Field(min_length=1)
+    flows: tuple[Flow, ...] = Field(min_length=1)
     load: LoadSpec
     timeout: float = Field(default=10.0, gt=0, description="whole-request timeout, seconds")
     connect_timeout: float = Field(default=5.0, gt=0, description="TCP+TLS connect, seconds")
@@ -71,3 +106,16 @@ class Scenario(BaseModel):
     thresholds: tuple[str, ...] = ()
     abort_on_fail: bool = False
     graceful_stop: float = Field(default=10.0, ge=0, description="wait for in-flight, seconds")
+
+    @property
+    def requests(self) -> tuple[RequestSpec, ...]:
+        """Every step's request, flow by flow, in order."""
+        return tuple(step.request for flow in self.flows for step in flow.steps)
+
+    @property
+    def endpoints(self) -> tuple[RequestSpec, ...]:
+        """One request per distinct step name: the units results are grouped by."""
+        seen: dict[str, RequestSpec] = {}
+        for request in self.requests:
+            seen.setdefault(request.name, request)
+        return tuple(seen.values())
