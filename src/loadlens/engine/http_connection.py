@@ -45,6 +45,7 @@ class HttpConnection(asyncio.Protocol):
         "_status",
         "_timeout",
         "_timer",
+        "_timer_at",
         "_transport",
         "bytes_in",
         "closed",
@@ -58,6 +59,7 @@ class HttpConnection(asyncio.Protocol):
         self._loop = loop
         self._timeout = timeout
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._on_response: ResponseCallback | None = None
@@ -141,7 +143,13 @@ class HttpConnection(asyncio.Protocol):
             self._reset_parser = True
 
     # -- requests -----------------------------------------------------------------------
-    def send(self, payload: bytes, head: bool, on_response: ResponseCallback) -> None:
+    def send(
+        self,
+        payload: bytes,
+        head: bool,
+        on_response: ResponseCallback,
+        timeout: float | None = None,
+    ) -> None:
         """Write one request; `on_response` is called once, when it ends either way."""
         self._on_response = on_response
         self._status = 0
@@ -159,9 +167,12 @@ class HttpConnection(asyncio.Protocol):
         # One lazily re-armed timer per connection instead of a timer per request: sending
         # only moves the deadline; the timer, when it fires, re-arms for the newest one.
         loop = self._loop
-        self.deadline = loop.time() + self._timeout
-        if self._timer is None:
-            self._timer = loop.call_at(self.deadline, self._check_deadline)
+        self.deadline = deadline = loop.time() + (timeout or self._timeout)
+        if self._timer is None or deadline < self._timer_at:
+            # (A shorter timeout than the armed one needs an earlier timer.)
+            self._cancel_timer()
+            self._timer_at = deadline
+            self._timer = loop.call_at(deadline, self._check_deadline)
         self._transport.write(payload)
 
     def _check_deadline(self) -> None:
@@ -171,6 +182,7 @@ class HttpConnection(asyncio.Protocol):
         if self._loop.time() >= self.deadline:
             self.expire()
         else:
+            self._timer_at = self.deadline
             self._timer = self._loop.call_at(self.deadline, self._check_deadline)
 
     def expire(self) -> None:

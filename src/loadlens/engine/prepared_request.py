@@ -41,6 +41,7 @@ class Endpoint:
     payload: bytes
     is_head: bool
     bytes_out: int  # len(payload), kept as a field: read on every request
+    timeout: float | None  # this request's own timeout; None: the scenario's
 
 
 def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
@@ -116,6 +117,7 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
                 payload=payload,
                 is_head=spec.method == "HEAD",
                 bytes_out=len(payload),
+                timeout=spec.timeout,
             )
         )
     return endpoints

@@ -167,7 +167,7 @@ class VirtualUser:
             )
             task.add_done_callback(self._on_connected)
             return
-        conn.send(endpoint.payload, endpoint.is_head, self._on_response_cb)
+        conn.send(endpoint.payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
 
     def _on_connected(self, task: asyncio.Task[HttpConnection]) -> None:
         self._connecting = None
@@ -187,7 +187,7 @@ class VirtualUser:
         conn = task.result()
         endpoint = self._endpoint
         self._conns[endpoint.origin] = conn
-        conn.send(endpoint.payload, endpoint.is_head, self._on_response_cb)
+        conn.send(endpoint.payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
 
     def _on_response(
         self, conn: HttpConnection, status: int, failure: RequestFailed | None

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from loadlens.scenario.load import (
     Capacity,
@@ -19,7 +19,7 @@ from loadlens.scenario.load import (
     RateStage,
     VUStage,
 )
-from loadlens.scenario.model import Flow, RequestSpec, Scenario, Step
+from loadlens.scenario.model import Flow, LoadSpec, RequestSpec, Scenario, Step
 from loadlens.scenario.units import (
     InputError,
     parse_duration,
@@ -28,7 +28,7 @@ from loadlens.scenario.units import (
     parse_vu_stages,
 )
 
-__all__ = ["RunFlags", "scenario_from_flags"]
+__all__ = ["RunFlags", "build_load", "scenario_from_flags"]
 
 DEFAULT_USERS = 10
 DEFAULT_DURATION = "10s"
@@ -101,7 +101,7 @@ def _body(flags: RunFlags, headers: list[tuple[str, str]]) -> bytes | None:
     return flags.body.encode()
 
 
-def _load(flags: RunFlags) -> object:
+def _load(flags: RunFlags) -> object:  # a LoadSpec member; pydantic checks it in Scenario
     if flags.step is not None:
         _conflict(flags, "step", "rate_stages")
     for a, b in [
@@ -223,6 +223,17 @@ def _first_error(e: ValidationError) -> str:
     return f"{where}: {err['msg']}" if where else str(err["msg"])
 
 
+def build_load(flags: RunFlags) -> LoadSpec:
+    """The load model the load flags describe; raises InputError naming the flag."""
+    try:
+        return _LOAD_ADAPTER.validate_python(_load(flags))
+    except ValidationError as e:
+        raise InputError(_first_error(e)) from None
+
+
+_LOAD_ADAPTER: TypeAdapter[LoadSpec] = TypeAdapter(LoadSpec)
+
+
 def scenario_from_flags(flags: RunFlags) -> Scenario:
     """Validate the flags into a Scenario; raises InputError saying which flag is wrong."""
     headers = _headers(flags.headers)
@@ -253,7 +264,7 @@ def scenario_from_flags(flags: RunFlags) -> Scenario:
         return Scenario(
             name=flags.name or flags.target,
             flows=(Flow(name="default", steps=(Step(request=request),)),),
-            load=_load(flags),  # type: ignore[arg-type]
+            load=build_load(flags),
             timeout=timeout,
             connect_timeout=connect_timeout,
             insecure=flags.insecure,

@@ -23,6 +23,7 @@ class RequestSpec(BaseModel):
     url: str
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+    timeout: float | None = Field(default=None, gt=0, description="overrides the scenario's")
 
     @field_validator("method")
     @classmethod

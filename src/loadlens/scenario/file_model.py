@@ -1,0 +1,128 @@
+"""The scenario file format (YAML), as pydantic models: what each key may hold.
+
+These models only describe the file; `file_loader` turns a validated file into the
+engine's `Scenario`. Durations read `500ms`, `30s`, `5m` or a number of seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from loadlens.scenario.units import parse_duration
+
+__all__ = ["FileDefaults", "FileFlow", "FileLoad", "FileStep", "ScenarioFile"]
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 500ms, 5m")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError("expected a duration such as 30s, 500ms, 5m")
+
+
+def _think(value: Any) -> tuple[float, float]:
+    """`1s` (constant) or `[1s, 3s]` (uniform between the two)."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ValueError("a think-time range is [low, high], e.g. [1s, 3s]")
+        low, high = _seconds(value[0]), _seconds(value[1])
+        if high < low:
+            raise ValueError(f"think-time range [{value[0]}, {value[1]}] runs backwards")
+        return low, high
+    seconds = _seconds(value)
+    return seconds, seconds
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+ThinkRange = Annotated[tuple[float, float], BeforeValidator(_think)]
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FileDefaults(_Strict):
+    """Settings every step inherits unless it says otherwise."""
+
+    headers: dict[str, Scalar] = Field(default_factory=dict)
+    timeout: Seconds | None = None
+    connect_timeout: Seconds | None = None
+    think_time: ThinkRange | None = None
+    insecure: bool = False
+
+
+class FileStep(_Strict):
+    """One request: where, what, and the pause after it."""
+
+    name: str | None = None
+    method: str = "GET"
+    path: str | None = None
+    url: str | None = None
+    query: dict[str, Scalar] = Field(default_factory=dict)
+    headers: dict[str, Scalar] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    form: dict[str, Scalar] | None = None
+    body: str | None = None
+    timeout: Seconds | None = None
+    think_time: ThinkRange | None = None
+    weight: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_target_one_body(self) -> FileStep:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of `path` (joined to base_url) or `url`")
+        bodies = [k for k in ("json_body", "form", "body") if getattr(self, k) is not None]
+        if len(bodies) > 1:
+            names = ", ".join("json" if b == "json_body" else b for b in bodies)
+            raise ValueError(f"a step has one body; this one has {names}")
+        return self
+
+
+class FileFlow(_Strict):
+    """Ordered steps each user runs per iteration."""
+
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    pacing: Seconds | None = None
+    steps: list[FileStep] = Field(min_length=1)
+
+
+class FileLoad(_Strict):
+    """The load model and its parameters (any command-line flag overrides its key)."""
+
+    executor: str | None = None
+    users: int | None = None
+    duration: str | float | None = None
+    rate: str | float | None = None
+    max_users: int | None = None
+    stages: list[dict[str, Any]] | str | None = None
+    iterations: int | None = None
+    ramp_up: str | float | None = None
+    step: str | float | None = None
+    max_steps: int | None = None
+    slo_p95: str | float | None = None
+    slo_error_rate: str | float | None = None
+
+
+class ScenarioFile(_Strict):
+    """A whole scenario file."""
+
+    name: str | None = None
+    base_url: str | None = None
+    defaults: FileDefaults = Field(default_factory=FileDefaults)
+    load: FileLoad = Field(default_factory=FileLoad)
+    thresholds: list[str] = Field(default_factory=list)
+    requests: list[FileStep] | None = Field(default=None, min_length=1)
+    flows: list[FileFlow] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _requests_or_flows(self) -> ScenarioFile:
+        if (self.requests is None) == (self.flows is None):
+            raise ValueError("give either `requests` (a weighted set) or `flows`, not both")
+        return self

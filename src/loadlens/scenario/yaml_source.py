@@ -1,0 +1,96 @@
+"""Reads YAML keeping the line of every key, so errors can say file, line and key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["Located", "SourceError", "read_yaml"]
+
+Path_ = tuple[str | int, ...]
+
+
+class SourceError(ValueError):
+    """A problem in a scenario file, located: `file:line: key: message`."""
+
+    def __init__(self, file: str, line: int | None, key: str, message: str) -> None:
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        self.file = file
+        self.line = line
+        self.key = key
+
+
+@dataclass
+class Located:
+    """Plain data from a YAML file, and the line each key path starts on (1-based)."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def _scalar(node: yaml.ScalarNode, file: str) -> Any:
+    constructor = yaml.SafeLoader("")  # resolves the tag the node was given (int, bool, ...)
+    try:
+        return constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as e:
+        raise SourceError(file, node.start_mark.line + 1, "", str(e)) from None
+
+
+def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
+    located.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node, located.file) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str | int | float | bool):
+                raise SourceError(
+                    located.file, key_node.start_mark.line + 1, "", "keys must be plain text"
+                )
+            key = str(key)
+            if key in out:
+                where = ".".join(str(p) for p in (*path, key))
+                raise SourceError(located.file, key_node.start_mark.line + 1, where,
+                                  "this key appears twice")  # fmt: skip
+            located.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _convert(value_node, (*path, key), located)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), located) for i, item in enumerate(node.value)]
+    return _scalar(node, located.file)  # type: ignore[arg-type]
+
+
+def read_yaml(file: Path) -> Located:
+    """Parse `file` (one YAML document) into plain data with a line for every key path."""
+    name = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SourceError(name, None, "", f"cannot read the file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise SourceError(name, None, "", f"not UTF-8 text ({e.reason})") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise SourceError(name, line, "", f"YAML syntax: {e.problem or e}") from None
+    except yaml.YAMLError as e:
+        raise SourceError(name, None, "", f"YAML: {e}") from None
+    located = Located(name, None)
+    if root is None:
+        raise SourceError(name, None, "", "the file is empty")
+    located.data = _convert(root, (), located)
+    return located
