@@ -250,7 +250,7 @@ def test_read_timeouts_are_timed_so_latency_thresholds_fail(
     assert run.returncode == 99, run.describe()
     latency = check_result(run.result)["totals"]["latency"]
     assert latency["count"] == 2
-    assert latency["min"] >= 300.0
+    assert latency["min"] >= 299.0  # the timer is uvloop's, on a 1 ms clock
 
 
 def test_refused_everywhere_fails_latency_thresholds(loadlens: LoadlensRunner) -> None:
