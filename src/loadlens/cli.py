@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -14,9 +14,11 @@ from loadlens import __version__
 from loadlens.engine.prepared_request import PrepareError, prepare
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
+from loadlens.scenario.file_loader import is_scenario_file, load_scenario_file
 from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
 from loadlens.scenario.model import Scenario
 from loadlens.scenario.units import InputError
+from loadlens.scenario.yaml_source import SourceError
 
 __all__ = ["ExitCode", "cli", "exit_code_for", "main"]
 
@@ -96,7 +98,7 @@ def run(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    """Load-test TARGET (a URL) and report what was measured."""
+    """Load-test TARGET (a URL or a scenario .yaml file) and report what was measured."""
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     _run(run_flags, workers=workers, out=out, quiet=quiet)
 
@@ -106,7 +108,10 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
     try:
         for expression in flags.thresholds:
             parse_threshold(expression)
-        scenario = scenario_from_flags(flags)
+        if is_scenario_file(flags.target):
+            scenario = _load_file(flags)
+        else:
+            scenario = scenario_from_flags(flags)
         prepare(scenario.requests)  # resolve hosts and encode requests: fail here, not later
     except (InputError, ThresholdError, PrepareError) as e:
         raise click.UsageError(str(e)) from None
@@ -135,6 +140,23 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
     sys.exit(exit_code_for(result))
 
 
+def _load_file(flags: RunFlags) -> Scenario:
+    """The scenario a file describes, with the command line's overrides."""
+    for option, value in (("-X", flags.method), ("-H", flags.headers), ("--json", flags.json_body),
+                          ("--body", flags.body)):  # fmt: skip
+        if value:
+            raise InputError(f"{option} applies to a URL; a scenario file sets its own requests")
+    try:
+        return load_scenario_file(Path(flags.target), flags)
+    except SourceError as e:
+        _fail_input(str(e))
+
+
+def _fail_input(message: str) -> NoReturn:
+    click.echo(f"loadlens: {message}", err=True)
+    sys.exit(ExitCode.BAD_INPUT)
+
+
 def _check_writable(out: Path) -> None:
     """Refuse an unwritable --out before the load, not after it (the run would be lost)."""
     try:
@@ -159,6 +181,34 @@ def _execute(
 
         with LiveView(console, planned_duration(scenario)) as view:
             return coordinator.run(view.update)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def validate(file: Path) -> None:
+    """Check a scenario FILE without sending a request."""
+    try:
+        scenario = load_scenario_file(file)
+        prepare(scenario.requests, resolve=False)
+    except (SourceError, PrepareError) as e:
+        _fail_input(str(e))
+    steps = sum(len(flow.steps) for flow in scenario.flows)
+    click.echo(
+        f"{file}: ok: {len(scenario.flows)} flow(s), {steps} step(s), "
+        f"{len(scenario.endpoints)} endpoint(s); load {scenario.load.executor}"
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), default="scenario.yaml")
+def init(file: Path) -> None:
+    """Write a commented starter scenario to FILE (scenario.yaml)."""
+    from loadlens.scenario.starter import STARTER
+
+    if file.exists():
+        _fail_input(f"{file} exists; not overwriting it")
+    file.write_text(STARTER, encoding="utf-8")
+    click.echo(f"wrote {file}; try: loadlens validate {file}")
 
 
 @cli.command()

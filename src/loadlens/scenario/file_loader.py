@@ -15,7 +15,7 @@ from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.file_model import FileFlow, FileLoad, FileStep, ScenarioFile
 from loadlens.scenario.from_flags import RunFlags, build_load
 from loadlens.scenario.model import Flow, RequestSpec, Scenario, Step, ThinkTime
-from loadlens.scenario.units import InputError
+from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import Located, SourceError, read_yaml
 
 __all__ = ["LOAD_FLAG_FIELDS", "is_scenario_file", "load_scenario_file"]
@@ -253,13 +253,20 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         )  # fmt: skip
     timeout = spec.defaults.timeout or 10.0
     connect_timeout = spec.defaults.connect_timeout or min(5.0, timeout)
+    try:
+        if overrides and overrides.timeout:
+            timeout = parse_duration(overrides.timeout, what="--timeout")
+        if overrides and overrides.connect_timeout:
+            connect_timeout = parse_duration(overrides.connect_timeout, what="--connect-timeout")
+    except InputError as err:
+        raise SourceError(located.file, None, "", str(err)) from None
     return Scenario(
         name=(overrides.name if overrides and overrides.name else None) or spec.name or path.stem,
         flows=flows,
         load=load,
         timeout=timeout,
         connect_timeout=connect_timeout,
-        insecure=spec.defaults.insecure,
+        insecure=spec.defaults.insecure or bool(overrides and overrides.insecure),
         thresholds=tuple(spec.thresholds) + tuple(overrides.thresholds if overrides else ()),
         abort_on_fail=bool(overrides and overrides.abort_on_fail),
         graceful_stop=timeout,
