@@ -16,6 +16,12 @@ pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _cli(loadlens: LoadlensRunner, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m loadlens ARGS` (not `run`: validate, init), with the test's environment."""
+    return subprocess.run([sys.executable, "-m", "loadlens", *args], capture_output=True,
+                          text=True, timeout=30, env=_env(loadlens.home))  # fmt: skip
+
+
 def _write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -164,30 +170,23 @@ def test_bad_files_name_file_line_and_key(
 ) -> None:
     path = _write(tmp_path, text, "bad.yaml")
     for command in (["run", path, "--quiet"], ["validate", path]):
-        proc = subprocess.run([sys.executable, "-m", "loadlens", *command], capture_output=True,
-                              text=True, timeout=30, env=_env(loadlens.home))  # fmt: skip
+        proc = _cli(loadlens, *command)
         assert proc.returncode == 2, proc.stderr
         assert f"bad.yaml{where}" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
 
 
 def test_init_writes_a_scenario_that_validates(loadlens: LoadlensRunner, tmp_path: Path) -> None:
-    env = _env(loadlens.home)
-    target = tmp_path / "starter.yaml"
-    init = subprocess.run([sys.executable, "-m", "loadlens", "init", str(target)],
-                          capture_output=True, text=True, timeout=30, env=env)  # fmt: skip
+    target = str(tmp_path / "starter.yaml")
+    init = _cli(loadlens, "init", target)
     assert init.returncode == 0, init.stderr
-    again = subprocess.run([sys.executable, "-m", "loadlens", "init", str(target)],
-                           capture_output=True, text=True, timeout=30, env=env)  # fmt: skip
+    again = _cli(loadlens, "init", target)
     assert again.returncode == 2 and "exists" in again.stderr
-    check = subprocess.run([sys.executable, "-m", "loadlens", "validate", str(target)],
-                           capture_output=True, text=True, timeout=30, env=env)  # fmt: skip
+    check = _cli(loadlens, "validate", target)
     assert check.returncode == 0, check.stderr
 
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")), ids=str)
 def test_every_example_validates(loadlens: LoadlensRunner, example: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "loadlens", "validate", str(example)],
-                          capture_output=True, text=True, timeout=30,
-                          env=_env(loadlens.home))  # fmt: skip
+    proc = _cli(loadlens, "validate", str(example))
     assert proc.returncode == 0, proc.stderr
