@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from pydantic import BaseModel, ValidationError
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
-from loadlens.scenario.file_model import FileFlow, FileLoad, FileStep, ScenarioFile
+from loadlens.scenario.file_model import FileLoad, FileStep, ScenarioFile
 from loadlens.scenario.from_flags import RunFlags, build_load
 from loadlens.scenario.model import Flow, RequestSpec, Scenario, Step, ThinkTime
 from loadlens.scenario.units import InputError, parse_duration
@@ -55,13 +55,10 @@ def _fields_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]
         )
         if info is None:
             return []
-        annotation = info.annotation
-        for candidate in (FileStep, FileFlow, FileLoad, *_models_in(annotation)):
-            if candidate in _models_in(annotation):
-                current = candidate
-                break
-        else:
+        models = _models_in(info.annotation)
+        if not models:
             return []
+        current = models[0]
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or name for name, f in current.model_fields.items()]
     return []
