@@ -112,7 +112,7 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
             scenario = _load_file(flags)
         else:
             scenario = scenario_from_flags(flags)
-        prepare(scenario.requests)  # resolve hosts and encode requests: fail here, not later
+        prepare(scenario.requests, known=scenario.variables)  # fail here, not in a worker
     except (InputError, ThresholdError, PrepareError) as e:
         raise click.UsageError(str(e)) from None
     if out is not None:
@@ -189,7 +189,7 @@ def validate(file: Path) -> None:
     """Check a scenario FILE without sending a request."""
     try:
         scenario = load_scenario_file(file)
-        prepare(scenario.requests, resolve=False)
+        prepare(scenario.requests, resolve=False, known=scenario.variables)
     except (SourceError, PrepareError) as e:
         _fail_input(str(e))
     steps = sum(len(flow.steps) for flow in scenario.flows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,39 @@ flows:
     echoed = target_server.last_echo
     assert echoed is not None and bytes(echoed.body) == b'{"name":"ada"}'
     assert echoed.header("content-type") == "application/json"
+
+
+def test_templates_fill_path_query_headers_and_body_per_user(
+    loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
+) -> None:
+    scenario = _write(
+        tmp_path,
+        f"""
+base_url: {target_server.url("")}
+variables: {{team: "a b&c", token: "s3cret"}}
+load: {{users: 2, iterations: 3}}
+requests:
+  - name: create
+    method: POST
+    path: /echo
+    query: {{team: "{{{{ team }}}}", n: "{{{{ counter() }}}}"}}
+    headers: {{X-Token: "{{{{ token }}}}", X-Id: "{{{{ uuid() }}}}"}}
+    json: {{who: "{{{{ team }}}}", pick: "{{{{ random_choice('x', 'y') }}}}"}}
+""",
+    )
+    run = loadlens.run(scenario, timeout=60)
+    assert run.returncode == 0, run.describe()
+    result = check_result(run.result)
+    assert [e["name"] for e in result["endpoints"]] == ["create"]  # one endpoint, six requests
+    echoes = target_server.echoes
+    assert len(echoes) == 6
+    bodies = [json.loads(bytes(e.body)) for e in echoes]
+    assert all(b["who"] == "a b&c" and b["pick"] in ("x", "y") for b in bodies)
+    assert all(e.query["team"] == "a b&c" for e in echoes)
+    # counter() counts per user: each of the 2 users sends n = 1, 2, 3.
+    assert sorted(int(e.query["n"]) for e in echoes) == [1, 1, 2, 2, 3, 3]
+    assert len({e.header("x-id") for e in echoes}) == 6
+    assert all(e.header("x-token") == "s3cret" for e in echoes)
 
 
 def test_weighted_requests_are_picked_by_weight(
@@ -157,7 +191,11 @@ requests:
          ":4: requests[0].methd: unknown key 'methd'; did you mean 'method'?"),
         ("requests:\n  - {path: /x, think_time: soon}\n", ":2: requests[0].think_time"),
         ("base_url: http://127.0.0.1:9\nrequests: [{path: /, headers: {A: '{{ t }}'}}]\n",
-         ":2: requests[0].headers.A: {{ }} templates are not supported yet"),
+         ":2: requests[0].headers.A: {{ t }}: undefined variable"),
+        ("base_url: http://127.0.0.1:9\nrequests: [{path: '/{{ nope(1) }}'}]\n",
+         ":2: requests[0].path: {{ nope(1) }}: unknown function 'nope'"),
+        ("requests: [{url: 'http://{{ host }}/x'}]\nvariables: {host: a}\n",
+         ":1: requests[0].url: 'http://{{ host }}/x': the host cannot be a template"),
         ("name: x\nrequests: [\n", ":3: YAML syntax"),
         ("base_url: http://127.0.0.1:9\nthresholds: [p95<<1]\nrequests: [{path: /}]\n",
          ":2: thresholds[0]"),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from loadlens import __version__
 from loadlens.scenario.model import RequestSpec, Scenario
+from loadlens.scenario.templating import TemplateError, compile_template, has_template
 
 __all__ = [
     "Endpoint",
@@ -42,10 +45,21 @@ class Endpoint:
     is_head: bool
     bytes_out: int  # len(payload), kept as a field: read on every request
     timeout: float | None  # this request's own timeout; None: the scenario's
+    render: Callable[[MutableMapping[str, Any]], bytes] | None  # templated: bytes per request
 
 
 def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
-    names = {name.lower() for name, _ in spec.headers}
+    return _encode_parts(spec, host_header, target, spec.headers, spec.body)
+
+
+def _encode_parts(
+    spec: RequestSpec,
+    host_header: str,
+    target: str,
+    headers: tuple[tuple[str, str], ...],
+    body_bytes: bytes | None,
+) -> bytes:
+    names = {name.lower() for name, _ in headers}
     lines = [f"{spec.method} {target} HTTP/1.1"]
     if "host" not in names:
         lines.append(f"Host: {host_header}")
@@ -53,8 +67,8 @@ def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
         lines.append(f"User-Agent: loadlens/{__version__}")
     if "accept" not in names:
         lines.append("Accept: */*")
-    lines.extend(f"{name}: {value}" for name, value in spec.headers)
-    body = spec.body or b""
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    body = body_bytes or b""
     if (body or spec.method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
         lines.append(f"Content-Length: {len(body)}")
     try:
@@ -68,7 +82,40 @@ def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
     return head + body
 
 
-def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[Endpoint]:
+def _templated(spec: RequestSpec) -> bool:
+    return (
+        has_template(spec.url)
+        or any(has_template(v) for _, v in spec.headers)
+        or (spec.body is not None and b"{{" in spec.body)
+    )
+
+
+def _renderer(
+    spec: RequestSpec, host_header: str, target: str, known: Iterable[str]
+) -> Callable[[MutableMapping[str, Any]], bytes]:
+    """Compile the request's templates once; the result renders its bytes per request."""
+    try:
+        target_t = compile_template(target, known, "url")
+        header_ts = [(n, compile_template(v, known, "header")) for n, v in spec.headers]
+        body_t = (
+            compile_template(spec.body.decode(), known, spec.body_kind)
+            if spec.body is not None
+            else None
+        )
+    except TemplateError as e:
+        raise PrepareError(f"{spec.name}: {e}") from None
+
+    def render(variables: MutableMapping[str, Any]) -> bytes:
+        headers = tuple((name, t.render(variables)) for name, t in header_ts)
+        body = body_t.render(variables).encode() if body_t is not None else None
+        return _encode_parts(spec, host_header, target_t.render(variables), headers, body)
+
+    return render
+
+
+def prepare(
+    specs: tuple[RequestSpec, ...], *, resolve: bool = True, known: Iterable[str] = ()
+) -> list[Endpoint]:
     """Encode each request and resolve its host once (DNS per request would be measured).
 
     Requests sharing a name share a stats index (the first such request's position among
@@ -102,7 +149,8 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
                 resolved[key] = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
             addresses = resolved[key]
         origin = origins.setdefault((hostname, port, tls), len(origins))
-        payload = _encode(spec, host_header, target)
+        payload = b"" if _templated(spec) else _encode(spec, host_header, target)
+        render = _renderer(spec, host_header, target, known) if _templated(spec) else None
         endpoints.append(
             Endpoint(
                 index=index,
@@ -118,6 +166,7 @@ def prepare(specs: tuple[RequestSpec, ...], *, resolve: bool = True) -> list[End
                 is_head=spec.method == "HEAD",
                 bytes_out=len(payload),
                 timeout=spec.timeout,
+                render=render,
             )
         )
     return endpoints
@@ -157,7 +206,7 @@ class PreparedFlow:
 
 def prepare_flows(scenario: Scenario, *, resolve: bool = True) -> list[PreparedFlow]:
     """Every flow with its steps' requests encoded and hosts resolved."""
-    endpoints = iter(prepare(scenario.requests, resolve=resolve))
+    endpoints = iter(prepare(scenario.requests, resolve=resolve, known=scenario.variables))
     flows = []
     for flow in scenario.flows:
         steps = tuple(

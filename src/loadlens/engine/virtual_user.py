@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from loadlens.engine.http_connection import HttpConnection, open_connection
 from loadlens.engine.prepared_request import Endpoint, PreparedFlow
@@ -43,6 +44,7 @@ class UserSettings:
         "recorder",
         "ssl_context",
         "timeout",
+        "variables",
     )
 
     def __init__(
@@ -53,8 +55,10 @@ class UserSettings:
         ssl_context: ssl.SSLContext | None,
         timeout: float,
         connect_timeout: float,
+        variables: dict[str, Any] | None = None,
     ) -> None:
         self.loop = loop
+        self.variables = variables or {}
         self.flows = flows
         self.cum_weights = list(itertools.accumulate(f.weight for f in flows))
         self.endpoints = [step.endpoint for flow in flows for step in flow.steps]
@@ -80,10 +84,12 @@ class VirtualUser:
         "_intended_ns",
         "_on_done",
         "_on_response_cb",
+        "_payload",
         "_retried",
         "_settings",
         "_start_ns",
         "connections_opened",
+        "variables",
     )
 
     def __init__(self, settings: UserSettings) -> None:
@@ -97,7 +103,9 @@ class VirtualUser:
         self._retried = False
         self._on_done: Callable[[], None] | None = None
         self._on_response_cb = self._on_response  # bound once, not per request
+        self._payload = b""
         self.connections_opened = 0
+        self.variables: dict[str, Any] = dict(settings.variables)  # this user's own copy
 
     # -- coroutine front-ends -------------------------------------------------------------
     async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
@@ -141,6 +149,10 @@ class VirtualUser:
                 intended_ns = start_ns  # released a little early: time from the real start
             settings.recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
         self._endpoint = endpoint
+        # Templated requests are rendered now, with this user's variables; others are bytes.
+        self._payload = (
+            endpoint.payload if endpoint.render is None else endpoint.render(self.variables)
+        )
         self._intended_ns = intended_ns
         self._start_ns = start_ns
         self._retried = False
@@ -167,7 +179,7 @@ class VirtualUser:
             )
             task.add_done_callback(self._on_connected)
             return
-        conn.send(endpoint.payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
+        conn.send(self._payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
 
     def _on_connected(self, task: asyncio.Task[HttpConnection]) -> None:
         self._connecting = None
@@ -187,7 +199,7 @@ class VirtualUser:
         conn = task.result()
         endpoint = self._endpoint
         self._conns[endpoint.origin] = conn
-        conn.send(endpoint.payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
+        conn.send(self._payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
 
     def _on_response(
         self, conn: HttpConnection, status: int, failure: RequestFailed | None
@@ -207,7 +219,7 @@ class VirtualUser:
             # A read timeout is timed (its true latency is at least this long, and leaving
             # it out would flatter the tail); other failures are not.
             self._record(
-                failure.kind, 0, conn.bytes_in, endpoint.bytes_out,
+                failure.kind, 0, conn.bytes_in, len(self._payload),
                 timed=failure.kind is ErrorKind.READ_TIMEOUT,
             )  # fmt: skip
             return
@@ -224,7 +236,7 @@ class VirtualUser:
             end_ns - self._intended_ns,
             end_ns - self._start_ns,
             conn.bytes_in,
-            endpoint.bytes_out,
+            len(self._payload),
             None if status < 400 else _HTTP_ERROR[status >= 500],
             True,
         )

@@ -126,7 +126,13 @@ class _Worker:
         clock = MonotonicClock(start.t0_ns)
         recorder = IntervalRecorder(len(scenario.endpoints), start.t0_ns)
         settings = UserSettings(
-            loop, flows, recorder, ssl_context, scenario.timeout, scenario.connect_timeout
+            loop,
+            flows,
+            recorder,
+            ssl_context,
+            scenario.timeout,
+            scenario.connect_timeout,
+            dict(scenario.variables),
         )
         load = scenario.load
         max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None

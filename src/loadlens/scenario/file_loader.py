@@ -6,8 +6,8 @@ import dataclasses
 import difflib
 import json
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from typing import Any, Literal
+from urllib.parse import quote_plus, urljoin, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,6 +15,7 @@ from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.file_model import FileLoad, FileStep, ScenarioFile
 from loadlens.scenario.from_flags import RunFlags, build_load
 from loadlens.scenario.model import Flow, RequestSpec, Scenario, Step, ThinkTime
+from loadlens.scenario.templating import TemplateError, compile_template, has_template
 from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import Located, SourceError, read_yaml
 
@@ -25,9 +26,7 @@ LOAD_FLAG_FIELDS = (
     "users", "duration", "rate", "max_users", "stages", "rate_stages", "iterations", "ramp_up",
     "step", "max_steps", "slo_p95", "slo_error_rate",
 )  # fmt: skip
-_NOT_YET = {
-    "variables": "variables and {{ }} templates are not supported yet",
-}
+_NOT_YET: dict[str, str] = {}
 
 
 def is_scenario_file(target: str) -> bool:
@@ -92,20 +91,31 @@ def _explain(error: dict[str, Any], located: Located) -> SourceError:
     return SourceError(located.file, located.line_of(path), _key(path), message)
 
 
-def _check_no_templates(value: Any, path: tuple[str | int, ...], located: Located) -> None:
-    if isinstance(value, str) and "{{" in value:
-        raise SourceError(
-            located.file,
-            located.line_of(path),
-            _key(path),
-            "{{ }} templates are not supported yet; write the value out",
-        )
-    if isinstance(value, dict):
+def _check_templates(
+    value: Any, path: tuple[str | int, ...], located: Located, known: set[str]
+) -> None:
+    """Compile every `{{ }}` in the file now, so a bad one is reported with its line."""
+    if isinstance(value, str) and has_template(value):
+        try:
+            compile_template(value, known)
+        except TemplateError as e:
+            raise SourceError(located.file, located.line_of(path), _key(path), str(e)) from None
+    elif isinstance(value, dict):
         for k, v in value.items():
-            _check_no_templates(v, (*path, k), located)
+            _check_templates(v, (*path, k), located, known)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_no_templates(v, (*path, i), located)
+            _check_templates(v, (*path, i), located, known)
+
+
+def _query(params: dict[str, Any]) -> str:
+    # Templated values stay as written: they are URL-escaped when rendered per request.
+    return "&".join(
+        f"{quote_plus(str(k))}="
+        + (str(v) if isinstance(v, str) and has_template(v)
+           else quote_plus(str(v).lower() if isinstance(v, bool) else str(v)))
+        for k, v in params.items()
+    )  # fmt: skip
 
 
 def _request(
@@ -124,18 +134,19 @@ def _request(
             )
         url = urljoin(spec.base_url.rstrip("/") + "/", str(step.path).lstrip("/"))
     if step.query:
-        url += ("&" if urlsplit(url).query else "?") + urlencode(
-            {k: str(v).lower() if isinstance(v, bool) else v for k, v in step.query.items()}
-        )
+        url += ("&" if urlsplit(url).query else "?") + _query(step.query)
     headers = {str(k): str(v) for k, v in {**spec.defaults.headers, **step.headers}.items()}
     lower = {k.lower() for k in headers}
     body: bytes | None = None
+    body_kind: Literal["raw", "json", "form"] = (
+        "json" if step.json_body is not None else "form" if step.form is not None else "raw"
+    )
     if step.json_body is not None:
         body = json.dumps(step.json_body, separators=(",", ":")).encode()
         if "content-type" not in lower:
             headers["Content-Type"] = "application/json"
     elif step.form is not None:
-        body = urlencode({k: str(v) for k, v in step.form.items()}).encode()
+        body = _query(step.form).encode()
         if "content-type" not in lower:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
     elif step.body is not None:
@@ -149,6 +160,7 @@ def _request(
             headers=tuple(headers.items()),
             body=body,
             timeout=step.timeout,
+            body_kind=body_kind,
         )
     except ValidationError as e:
         err = e.errors()[0]
@@ -222,11 +234,12 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
     located = read_yaml(path)
     if not isinstance(located.data, dict):
         raise SourceError(located.file, 1, "", "a scenario file is a mapping of keys")
-    _check_no_templates(located.data, (), located)
     try:
         spec = ScenarioFile.model_validate(located.data)
     except ValidationError as e:
         raise _explain(dict(e.errors()[0]), located) from None  # the first problem, precisely
+    for section in ("requests", "flows", "defaults"):
+        _check_templates(located.data.get(section), (section,), located, set(spec.variables))
     for i, expression in enumerate(spec.thresholds):
         try:
             parse_threshold(expression)
@@ -259,6 +272,7 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         raise SourceError(located.file, None, "", str(err)) from None
     return Scenario(
         name=(overrides.name if overrides and overrides.name else None) or spec.name or path.stem,
+        variables=spec.variables,
         flows=flows,
         load=load,
         timeout=timeout,

@@ -115,6 +115,7 @@ class ScenarioFile(_Strict):
 
     name: str | None = None
     base_url: str | None = None
+    variables: dict[str, Scalar] = Field(default_factory=dict)
     defaults: FileDefaults = Field(default_factory=FileDefaults)
     load: FileLoad = Field(default_factory=FileLoad)
     thresholds: list[str] = Field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +25,7 @@ class RequestSpec(BaseModel):
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     timeout: float | None = Field(default=None, gt=0, description="overrides the scenario's")
+    body_kind: Literal["raw", "json", "form"] = "raw"  # how {{ }} values are escaped in it
 
     @field_validator("method")
     @classmethod
@@ -37,6 +39,8 @@ class RequestSpec(BaseModel):
     @classmethod
     def _absolute_http_url(cls, v: str) -> str:
         parts = urlsplit(v)
+        if "{{" in parts.netloc:
+            raise ValueError(f"{v!r}: the host cannot be a template (it is resolved once)")
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"{v!r} is not an http:// or https:// URL")
         if not parts.hostname:
@@ -99,6 +103,7 @@ class Scenario(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "run"
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     flows: tuple[Flow, ...] = Field(min_length=1)
     load: LoadSpec
     timeout: float = Field(default=10.0, gt=0, description="whole-request timeout, seconds")
