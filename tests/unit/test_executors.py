@@ -107,16 +107,7 @@ def test_ramping_vus_follows_the_stages() -> None:
     assert ramping_vus.users_at(config, 15) == pytest.approx(100)
     assert ramping_vus.users_at(config, 25) == pytest.approx(50)
 
-    class Observing(FakeContext):
-        def __init__(self, i: int, n: int) -> None:
-            super().__init__(i, n)
-            self.seen: dict[int, int] = {}
-
-        def start_user(self, iterations: int | None = None):  # type: ignore[no-untyped-def]
-            user = super().start_user(iterations)
-            return user
-
-    contexts = [Observing(i, 2) for i in range(2)]
+    contexts = [FakeContext(i, 2) for i in range(2)]
     for ctx in contexts:
         run(ramping_vus.run(config, ctx))
     # Both workers together reached exactly the peak, and everyone retired at the end.

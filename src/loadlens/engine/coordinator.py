@@ -253,17 +253,16 @@ class Coordinator:
                         self._after_second(point, list(live.values()))
 
     def _after_second(self, point: TimelinePoint, pipes: list[Connection]) -> None:
-        if self._on_second is None and not self.scenario.abort_on_fail:
-            if self._capacity is not None and pipes and not self._stop_sent:
-                self._judge_capacity_step(point, pipes)
-            return  # nobody looks at running totals: don't compute them every second
-        totals = self.aggregator.totals(max(point.t + 1, 1))
+        # Running totals cost a few percentile walks: computed only when someone reads them.
+        totals: Totals | None = None
         if pipes and not self._stop_sent:
             if self.scenario.abort_on_fail:
+                totals = self.aggregator.totals(max(point.t + 1, 1))
                 self._abort_if_crossed(point, totals, pipes)
             if self._capacity is not None and not self._stop_sent:
                 self._judge_capacity_step(point, pipes)
         if self._on_second is not None:
+            totals = totals or self.aggregator.totals(max(point.t + 1, 1))
             generator = self.aggregator.generator[-1] if self.aggregator.generator else None
             self._on_second(
                 LiveStatus(

@@ -43,7 +43,6 @@ class Endpoint:
     tls: bool
     payload: bytes
     is_head: bool
-    bytes_out: int  # len(payload), kept as a field: read on every request
     timeout: float | None  # this request's own timeout; None: the scenario's
     render: Callable[[MutableMapping[str, Any]], bytes] | None  # templated: bytes per request
 
@@ -164,7 +163,6 @@ def prepare(
                 tls=tls,
                 payload=payload,
                 is_head=spec.method == "HEAD",
-                bytes_out=len(payload),
                 timeout=spec.timeout,
                 render=render,
             )

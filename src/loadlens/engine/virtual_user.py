@@ -226,25 +226,10 @@ class VirtualUser:
         if not conn.keep_alive:
             self._conns[endpoint.origin] = None
             conn.close()
-        # _record, inlined: this is the path every successful request takes.
-        end_ns = _monotonic_ns()
-        settings = self._settings
-        settings.recorder.record(
-            endpoint.index,
-            status,
-            end_ns,
-            end_ns - self._intended_ns,
-            end_ns - self._start_ns,
-            conn.bytes_in,
-            len(self._payload),
+        self._record(
             None if status < 400 else _HTTP_ERROR[status >= 500],
-            True,
-        )
-        settings.in_flight -= 1
-        on_done = self._on_done
-        self._on_done = None
-        if on_done is not None:
-            on_done()
+            status, conn.bytes_in, len(self._payload), timed=True,
+        )  # fmt: skip
 
     def _record(
         self, error: ErrorKind | None, status: int, bytes_in: int, bytes_out: int, *, timed: bool

@@ -26,7 +26,6 @@ LOAD_FLAG_FIELDS = (
     "users", "duration", "rate", "max_users", "stages", "rate_stages", "iterations", "ramp_up",
     "step", "max_steps", "slo_p95", "slo_error_rate",
 )  # fmt: skip
-_NOT_YET: dict[str, str] = {}
 
 
 def is_scenario_file(target: str) -> bool:
@@ -77,15 +76,13 @@ def _explain(error: dict[str, Any], located: Located) -> SourceError:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         name = str(path[-1])
-        message = _NOT_YET.get(name, f"unknown key {name!r}")
         allowed = _fields_at(ScenarioFile, path[:-1])
         close = difflib.get_close_matches(name, allowed, n=1)
-        if name not in _NOT_YET:
-            message += (
-                f"; did you mean {close[0]!r}?"
-                if close
-                else (f"; expected one of: {', '.join(sorted(allowed))}" if allowed else "")
-            )
+        message = f"unknown key {name!r}"
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        elif allowed:
+            message += f"; expected one of: {', '.join(sorted(allowed))}"
     elif error["type"] == "missing":
         message = "this key is required here"
     return SourceError(located.file, located.line_of(path), _key(path), message)
