@@ -36,6 +36,7 @@ def judge_generator(
     cpu_by_worker: dict[int, list[float]],
     loop_lag_p99_ms: float,
     schedule_lag_p99_ms: float,
+    schedule_lag_p99_by_second: list[float],
     dropped: int,
     open_model: bool,
     max_users: int | None,
@@ -63,10 +64,14 @@ def judge_generator(
             f"{dropped} arrivals found every user busy (max users {max_users}) and were dropped: "
             "the percentiles do not cover them; raise --max-users"
         )
-    if open_model and schedule_lag_p99_ms > LAG_LIMIT_MS:
+    # Sustained, as for CPU: one scheduling hiccup (an OS pause of 20 ms delays the few
+    # arrivals due in it) is not a generator that cannot keep up. Late in two seconds, or
+    # in every second of a shorter run, is.
+    late_seconds = sum(1 for p99 in schedule_lag_p99_by_second if p99 > LAG_LIMIT_MS)
+    if open_model and late_seconds and late_seconds >= min(2, len(schedule_lag_p99_by_second)):
         reasons.append(
-            f"iterations started late: schedule lag p99 {schedule_lag_p99_ms:.1f} ms "
-            f"(limit {LAG_LIMIT_MS:.0f} ms)"
+            f"iterations started late: schedule lag p99 above {LAG_LIMIT_MS:.0f} ms in "
+            f"{late_seconds} seconds (whole run p99 {schedule_lag_p99_ms:.1f} ms)"
         )
     if reasons:
         return Verdict(VerdictKind.GENERATOR_BOUND, reasons)

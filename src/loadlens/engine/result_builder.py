@@ -57,6 +57,7 @@ def build_result(
         cpu_by_worker=aggregator.cpu_by_worker,
         loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
         schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
+        schedule_lag_p99_by_second=[g.schedule_lag_ms for g in aggregator.generator],
         dropped=totals.dropped_iterations,
         open_model=load.executor in OPEN_MODELS,
         max_users=getattr(load, "max_users", None),
