@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from loadlens import __version__
-from loadlens.engine.prepared_request import PrepareError, prepare
+from loadlens.engine.prepared_request import PrepareError, prepare_flows
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.file_loader import is_scenario_file, load_scenario_file
@@ -112,7 +112,7 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
             scenario = _load_file(flags)
         else:
             scenario = scenario_from_flags(flags)
-        prepare(scenario.requests, known=scenario.variables)  # fail here, not in a worker
+        prepare_flows(scenario)  # fail here, not in a worker
     except (InputError, ThresholdError, PrepareError) as e:
         raise click.UsageError(str(e)) from None
     if out is not None:
@@ -189,7 +189,7 @@ def validate(file: Path) -> None:
     """Check a scenario FILE without sending a request."""
     try:
         scenario = load_scenario_file(file)
-        prepare(scenario.requests, resolve=False, known=scenario.variables)
+        prepare_flows(scenario, resolve=False)
     except (SourceError, PrepareError) as e:
         _fail_input(str(e))
     steps = sum(len(flow.steps) for flow in scenario.flows)

@@ -35,8 +35,11 @@ ERROR_KINDS = {
     "http-5xx",
     "tls",
     "connect-error",
+    "check-failed",
+    "extract-failed",
 }
-HTTP_ERROR_KINDS = {"http-4xx", "http-5xx"}
+# Failures that still got a response: the status codes count it.
+HTTP_ERROR_KINDS = {"http-4xx", "http-5xx", "check-failed", "extract-failed"}
 TRANSPORT_ERROR_KINDS = ERROR_KINDS - HTTP_ERROR_KINDS
 STAT_KEYS = ("min", "mean", "p50", "p75", "p90", "p95", "p99", "p999", "max")
 
@@ -185,7 +188,7 @@ def _check_stats(where: str, stats: dict[str, Any], count: int | None) -> None:
         assert values[-1] <= float(stats["max"]) + slack, f"{where}: {stats}"
 
 
-def _check_counts(where: str, block: dict[str, Any]) -> None:
+def _check_counts(where: str, block: dict[str, Any], checked: bool = False) -> None:
     requests = block["requests"]
     failures = block["failures"]
     errors: dict[str, int] = block["errors"]
@@ -208,8 +211,12 @@ def _check_counts(where: str, block: dict[str, Any]) -> None:
         assert code.isdigit() and len(code) == 3, f"{where}: odd status code key {code!r}"
     http_4xx = sum(v for k, v in codes.items() if k.startswith("4"))
     http_5xx = sum(v for k, v in codes.items() if k.startswith("5"))
-    assert errors.get("http-4xx", 0) == http_4xx, f"{where}: {errors} vs {codes}"
-    assert errors.get("http-5xx", 0) == http_5xx, f"{where}: {errors} vs {codes}"
+    if not checked and not {"check-failed", "extract-failed"} & set(errors):
+        assert errors.get("http-4xx", 0) == http_4xx, f"{where}: {errors} vs {codes}"
+        assert errors.get("http-5xx", 0) == http_5xx, f"{where}: {errors} vs {codes}"
+    else:  # a status check decides for itself whether a 4xx is a failure
+        assert errors.get("http-4xx", 0) <= http_4xx, f"{where}: {errors} vs {codes}"
+        assert errors.get("http-5xx", 0) <= http_5xx, f"{where}: {errors} vs {codes}"
     # Timed: every response, and every read timeout (at least that long); not other failures.
     timed = responses + errors.get("read-timeout", 0)
     _check_stats(f"{where}.latency", block["latency"], timed)
@@ -248,12 +255,13 @@ def check_result(result: dict[str, Any] | None) -> dict[str, Any]:
     totals = result["totals"]
     for key in ("rps", "bytes_in", "bytes_out", "dropped_iterations", "iterations"):
         assert key in totals, f"totals lack {key!r}"
-    _check_counts("totals", totals)
+    checked = bool(result["checks"])  # a status check may accept a 4xx
+    _check_counts("totals", totals, checked)
     endpoints = result["endpoints"]
     if totals["requests"]:
         assert endpoints, "requests were made but no endpoint is listed"
     for ep in endpoints:
-        _check_counts(f"endpoint {ep.get('name')}", ep)
+        _check_counts(f"endpoint {ep.get('name')}", ep, checked)
     for key in ("requests", "failures", "bytes_in", "bytes_out"):
         assert sum(ep[key] for ep in endpoints) == totals[key], (
             f"endpoints' {key} do not add up to totals"

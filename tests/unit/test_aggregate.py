@@ -66,7 +66,7 @@ def test_recorder_puts_each_request_in_the_second_it_ended() -> None:
     rec.close()
     seconds = rec.drain()
     assert [s for s, *_ in seconds] == [0, 1, 2, 3]
-    counts = [eps[0].requests for _, eps, _, _ in seconds]
+    counts = [eps[0].requests for _, eps, *_ in seconds]
     assert counts == [1, 1, 0, 2]
     last = seconds[3][1][0]
     assert last.errors == {"reset": 1, "read-timeout": 1}

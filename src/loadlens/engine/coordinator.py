@@ -103,7 +103,9 @@ class Coordinator:
         self.workers = workers or default_workers(scenario)
         self.thresholds = [parse_threshold(t) for t in scenario.thresholds]
         self.aggregator = RunAggregator(
-            [EndpointInfo(r.name, r.method, r.url) for r in scenario.endpoints], self.workers
+            [EndpointInfo(r.name, r.method, r.url) for r in scenario.endpoints],
+            self.workers,
+            scenario.checks,
         )
         self.outcome = RunOutcome(workers=self.workers)
         load = scenario.load

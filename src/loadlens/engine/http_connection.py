@@ -19,6 +19,7 @@ from loadlens.engine.request_errors import (
     classify_connect_error,
     classify_lost_connection,
 )
+from loadlens.engine.response_capture import ResponseCapture
 from loadlens.engine.response_framing import ends_at_close
 
 __all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
@@ -41,6 +42,7 @@ class HttpConnection(asyncio.Protocol):
         "_loop",
         "_on_response",
         "_parser",
+        "_plain_parser",
         "_reset_parser",
         "_status",
         "_timeout",
@@ -61,7 +63,8 @@ class HttpConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        # Reports to this connection, and only when a message completes: the fast parser.
+        self._plain_parser = self._parser = httptools.HttpResponseParser(self)
         self._on_response: ResponseCallback | None = None
         self._reset_parser = False
         self._status = 0
@@ -95,7 +98,9 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._reset_parser:
             self._reset_parser = False
-            self._parser = httptools.HttpResponseParser(self)
+            # The HEAD parser expects a body that will never come; the fast parser, idle
+            # at a message boundary, takes the next response.
+            self._parser = self._plain_parser
         if self._status:
             callback = self._on_response  # _deliver, inlined: once per response
             self._on_response = None
@@ -149,8 +154,12 @@ class HttpConnection(asyncio.Protocol):
         head: bool,
         on_response: ResponseCallback,
         timeout: float | None = None,
+        capture: ResponseCapture | None = None,
     ) -> None:
-        """Write one request; `on_response` is called once, when it ends either way."""
+        """Write one request; `on_response` is called once, when it ends either way.
+
+        With `capture`, the response's headers (and body) are kept there for the caller.
+        """
         self._on_response = on_response
         self._status = 0
         self.bytes_in = 0
@@ -161,9 +170,16 @@ class HttpConnection(asyncio.Protocol):
             )
             self._loop.call_soon(self._deliver, 0, failure)  # never re-entrantly
             return
-        if head:
+        if capture is not None:
+            capture.reset(self, head)
+            self._parser = httptools.HttpResponseParser(capture)
+            self._reset_parser = False
+        elif head:
             self._parser = httptools.HttpResponseParser(_HeadResponse(self))
             self._reset_parser = False
+        elif self._parser is not self._plain_parser:
+            # Between messages a parser holds no state, so the fast one can take over again.
+            self._parser = self._plain_parser
         # One lazily re-armed timer per connection instead of a timer per request: sending
         # only moves the deadline; the timer, when it fires, re-arms for the newest one.
         loop = self._loop

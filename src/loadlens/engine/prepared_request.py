@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 from collections.abc import Callable, Iterable, MutableMapping
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadlens import __version__
+from loadlens.engine.response_rules import StepRules
 from loadlens.scenario.model import RequestSpec, Scenario
 from loadlens.scenario.templating import TemplateError, compile_template, has_template
 
@@ -18,6 +20,7 @@ __all__ = [
     "PrepareError",
     "PreparedFlow",
     "PreparedStep",
+    "known_variables",
     "make_ssl_context",
     "prepare",
     "prepare_flows",
@@ -45,6 +48,7 @@ class Endpoint:
     is_head: bool
     timeout: float | None  # this request's own timeout; None: the scenario's
     render: Callable[[MutableMapping[str, Any]], bytes] | None  # templated: bytes per request
+    rules: StepRules | None = None  # checks and extraction on the response
 
 
 def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
@@ -83,7 +87,8 @@ def _encode_parts(
 
 def _templated(spec: RequestSpec) -> bool:
     return (
-        has_template(spec.url)
+        spec.basic_auth is not None
+        or has_template(spec.url)
         or any(has_template(v) for _, v in spec.headers)
         or (spec.body is not None and b"{{" in spec.body)
     )
@@ -96,6 +101,11 @@ def _renderer(
     try:
         target_t = compile_template(target, known, "url")
         header_ts = [(n, compile_template(v, known, "header")) for n, v in spec.headers]
+        basic_ts = (
+            None
+            if spec.basic_auth is None
+            else tuple(compile_template(part, known) for part in spec.basic_auth)
+        )
         body_t = (
             compile_template(spec.body.decode(), known, spec.body_kind)
             if spec.body is not None
@@ -106,6 +116,10 @@ def _renderer(
 
     def render(variables: MutableMapping[str, Any]) -> bytes:
         headers = tuple((name, t.render(variables)) for name, t in header_ts)
+        if basic_ts is not None:
+            user, password = (t.render(variables) for t in basic_ts)
+            credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers += (("Authorization", f"Basic {credentials}"),)
         body = body_t.render(variables).encode() if body_t is not None else None
         return _encode_parts(spec, host_header, target_t.render(variables), headers, body)
 
@@ -113,7 +127,11 @@ def _renderer(
 
 
 def prepare(
-    specs: tuple[RequestSpec, ...], *, resolve: bool = True, known: Iterable[str] = ()
+    specs: tuple[RequestSpec, ...],
+    *,
+    resolve: bool = True,
+    known: Iterable[str] = (),
+    check_index: dict[str, int] | None = None,
 ) -> list[Endpoint]:
     """Encode each request and resolve its host once (DNS per request would be measured).
 
@@ -124,6 +142,7 @@ def prepare(
     origins: dict[tuple[str, int, bool], int] = {}
     stats_index: dict[str, int] = {}
     endpoints = []
+    known = set(known)
     for spec in specs:
         index = stats_index.setdefault(spec.name, len(stats_index))
         parts = urlsplit(spec.url)
@@ -150,6 +169,11 @@ def prepare(
         origin = origins.setdefault((hostname, port, tls), len(origins))
         payload = b"" if _templated(spec) else _encode(spec, host_header, target)
         render = _renderer(spec, host_header, target, known) if _templated(spec) else None
+        rules = (
+            StepRules(spec.extract, spec.checks, check_index or {}, known)
+            if spec.extract or spec.checks
+            else None
+        )
         endpoints.append(
             Endpoint(
                 index=index,
@@ -165,6 +189,7 @@ def prepare(
                 is_head=spec.method == "HEAD",
                 timeout=spec.timeout,
                 render=render,
+                rules=rules,
             )
         )
     return endpoints
@@ -202,9 +227,27 @@ class PreparedFlow:
         return len(self.steps) == 1 and self.steps[0].think is None and self.pacing is None
 
 
+def known_variables(scenario: Scenario) -> set[str]:
+    """Every variable a template may use: defined, extracted or from a data file.
+
+    (The file loader checks that a step only uses what is defined by the time it runs.)
+    """
+    known = set(scenario.variables)
+    known.update(e.variable for r in scenario.requests for e in r.extract)
+    known.update(column for source in scenario.data for column in source.columns)
+    return known
+
+
 def prepare_flows(scenario: Scenario, *, resolve: bool = True) -> list[PreparedFlow]:
     """Every flow with its steps' requests encoded and hosts resolved."""
-    endpoints = iter(prepare(scenario.requests, resolve=resolve, known=scenario.variables))
+    endpoints = iter(
+        prepare(
+            scenario.requests,
+            resolve=resolve,
+            known=known_variables(scenario),
+            check_index={name: i for i, name in enumerate(scenario.checks)},
+        )
+    )
     flows = []
     for flow in scenario.flows:
         steps = tuple(

@@ -21,6 +21,8 @@ class ErrorKind(StrEnum):
     TLS = "tls"
     HTTP_4XX = "http-4xx"
     HTTP_5XX = "http-5xx"
+    CHECK_FAILED = "check-failed"  # a response the scenario's checks did not accept
+    EXTRACT_FAILED = "extract-failed"  # a value the scenario extracts was not in it
 
 
 class RequestFailed(Exception):

@@ -98,6 +98,7 @@ def build_result(
         load=load.model_dump(),
         totals=totals,
         endpoints=aggregator.endpoint_results(duration),
+        checks=aggregator.checks(),
         thresholds=[t.judge(totals) for t in thresholds],
         timeline=timeline,
         generator={

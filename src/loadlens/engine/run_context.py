@@ -6,6 +6,7 @@ import asyncio
 from functools import partial
 
 from loadlens.engine.clock import Clock
+from loadlens.engine.data_feeder import DataExhausted
 from loadlens.engine.virtual_user import UserSettings, VirtualUser
 
 __all__ = ["ClosedUser", "RunContext"]
@@ -47,10 +48,14 @@ class RunContext:
         self._running: set[asyncio.Task[None]] = set()
         self._busy: set[VirtualUser] = set()  # open-model users mid-arrival (no task)
         flows = settings.flows
-        # One flow of one request, no pauses: iterations run as bare callback chains.
+        # One flow of one request, no pauses, no data rows to hand out: iterations run as
+        # bare callback chains.
         self._single_request = (
-            flows[0].steps[0].endpoint if len(flows) == 1 and flows[0].is_single_request else None
+            flows[0].steps[0].endpoint
+            if len(flows) == 1 and flows[0].is_single_request and not settings.feeders
+            else None
         )
+        self.data_exhausted = asyncio.Event()  # a feeder said stop: the worker ends its run
         self._all_done = asyncio.Event()
         self._all_done.set()
         self.stopping = False
@@ -81,6 +86,8 @@ class RunContext:
                     await user.iteration(paced=True)
                     done += 1
                     self.iterations += 1
+        except DataExhausted:
+            self.data_exhausted.set()
         finally:
             self.users -= 1
             self.connections_opened += user.connections_opened
@@ -147,6 +154,8 @@ class RunContext:
         try:
             await user.iteration(intended_ns)
             self.iterations += 1
+        except DataExhausted:
+            self.data_exhausted.set()
         finally:
             self._release(user)
 

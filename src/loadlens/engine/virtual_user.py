@@ -17,9 +17,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from loadlens.engine.cookie_jar import CookieJar
+from loadlens.engine.data_feeder import Feeder
 from loadlens.engine.http_connection import HttpConnection, open_connection
 from loadlens.engine.prepared_request import Endpoint, PreparedFlow
 from loadlens.engine.request_errors import ErrorKind, RequestFailed
+from loadlens.engine.response_capture import ResponseCapture
+from loadlens.engine.response_rules import StepRules
 from loadlens.metrics.recorder import IntervalRecorder
 
 __all__ = ["UserSettings", "VirtualUser"]
@@ -36,8 +40,10 @@ class UserSettings:
 
     __slots__ = (
         "connect_timeout",
+        "cookies",
         "cum_weights",
         "endpoints",
+        "feeders",
         "flows",
         "in_flight",
         "loop",
@@ -56,9 +62,14 @@ class UserSettings:
         timeout: float,
         connect_timeout: float,
         variables: dict[str, Any] | None = None,
+        *,
+        cookies: bool = False,
+        feeders: list[Feeder] | None = None,
     ) -> None:
         self.loop = loop
         self.variables = variables or {}
+        self.cookies = cookies
+        self.feeders = feeders or []
         self.flows = flows
         self.cum_weights = list(itertools.accumulate(f.weight for f in flows))
         self.endpoints = [step.endpoint for flow in flows for step in flow.steps]
@@ -78,6 +89,8 @@ class VirtualUser:
     """One simulated user: at most one request in flight, one connection per origin."""
 
     __slots__ = (
+        "_capture",
+        "_capturing",
         "_connecting",
         "_conns",
         "_endpoint",
@@ -89,6 +102,8 @@ class VirtualUser:
         "_settings",
         "_start_ns",
         "connections_opened",
+        "cookies",
+        "extract_failed",
         "variables",
     )
 
@@ -106,6 +121,14 @@ class VirtualUser:
         self._payload = b""
         self.connections_opened = 0
         self.variables: dict[str, Any] = dict(settings.variables)  # this user's own copy
+        self.cookies = CookieJar() if settings.cookies else None
+        # Only steps that read their response (and every step, with a cookie jar) capture.
+        reads = settings.cookies or any(
+            e.rules is not None and e.rules.reads_response for e in settings.endpoints
+        )
+        self._capture = ResponseCapture(keep_body=True) if reads else None
+        self._capturing: ResponseCapture | None = None
+        self.extract_failed = False  # the last step's extraction did not happen
 
     # -- coroutine front-ends -------------------------------------------------------------
     async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
@@ -118,6 +141,8 @@ class VirtualUser:
         (closed models) holds the iteration until the flow's pacing period is over.
         """
         settings = self._settings
+        for feeder in settings.feeders:
+            feeder.fill(self.variables)  # may raise DataExhausted: the run context stops
         flows = settings.flows
         flow = flows[0] if len(flows) == 1 else _choose(flows, cum_weights=settings.cum_weights)[0]
         loop = settings.loop
@@ -127,6 +152,10 @@ class VirtualUser:
             self.exchange(step.endpoint, intended_ns, partial(_resolve, done))
             await done
             intended_ns = None
+            if self.extract_failed:
+                # Later steps would send a value this one failed to get: end the iteration
+                # (the step is already counted as failed, with extract-failed).
+                break
             if step.think is not None:
                 low, high = step.think
                 await asyncio.sleep(low if high <= low else _uniform(low, high))
@@ -150,9 +179,22 @@ class VirtualUser:
             settings.recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
         self._endpoint = endpoint
         # Templated requests are rendered now, with this user's variables; others are bytes.
-        self._payload = (
-            endpoint.payload if endpoint.render is None else endpoint.render(self.variables)
+        payload = endpoint.payload if endpoint.render is None else endpoint.render(self.variables)
+        if self.cookies is not None:
+            line = self.cookies.header(endpoint.origin)
+            if line:
+                at = payload.find(b"\r\n\r\n") + 2  # the end of the last header line
+                payload = payload[:at] + line + payload[at:]
+        self._payload = payload
+        rules = endpoint.rules
+        self._capturing = (
+            self._capture
+            if self.cookies is not None or (rules is not None and rules.reads_response)
+            else None
         )
+        if self._capturing is not None:
+            self._capturing.keep_body = rules is not None and rules.keep_body
+        self.extract_failed = False
         self._intended_ns = intended_ns
         self._start_ns = start_ns
         self._retried = False
@@ -179,7 +221,9 @@ class VirtualUser:
             )
             task.add_done_callback(self._on_connected)
             return
-        conn.send(self._payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
+        conn.send(
+            self._payload, endpoint.is_head, self._on_response_cb, endpoint.timeout, self._capturing
+        )
 
     def _on_connected(self, task: asyncio.Task[HttpConnection]) -> None:
         self._connecting = None
@@ -194,12 +238,15 @@ class VirtualUser:
                 if isinstance(error, RequestFailed)
                 else RequestFailed(ErrorKind.CONNECT_ERROR, repr(error))
             )
+            self._no_response()
             self._record(failure.kind, 0, 0, 0, timed=False)
             return
         conn = task.result()
         endpoint = self._endpoint
         self._conns[endpoint.origin] = conn
-        conn.send(self._payload, endpoint.is_head, self._on_response_cb, endpoint.timeout)
+        conn.send(
+            self._payload, endpoint.is_head, self._on_response_cb, endpoint.timeout, self._capturing
+        )
 
     def _on_response(
         self, conn: HttpConnection, status: int, failure: RequestFailed | None
@@ -218,6 +265,7 @@ class VirtualUser:
                 return
             # A read timeout is timed (its true latency is at least this long, and leaving
             # it out would flatter the tail); other failures are not.
+            self._no_response()
             self._record(
                 failure.kind, 0, conn.bytes_in, len(self._payload),
                 timed=failure.kind is ErrorKind.READ_TIMEOUT,
@@ -226,15 +274,71 @@ class VirtualUser:
         if not conn.keep_alive:
             self._conns[endpoint.origin] = None
             conn.close()
-        self._record(
-            None if status < 400 else _HTTP_ERROR[status >= 500],
-            status, conn.bytes_in, len(self._payload), timed=True,
-        )  # fmt: skip
+        error = None if status < 400 else _HTTP_ERROR[status >= 500]
+        rules = endpoint.rules
+        capture = self._capturing
+        if capture is None and rules is None:
+            self._record(error, status, conn.bytes_in, len(self._payload), timed=True)
+            return
+        # The response is in: stop the clock before looking inside it.
+        end_ns = _monotonic_ns()
+        if capture is not None and self.cookies is not None:
+            self.cookies.update(endpoint.origin, capture.all_headers(b"set-cookie"))
+        if rules is not None:
+            error = self._judge(rules, capture, status, end_ns - self._intended_ns, error, end_ns)
+        self._record(error, status, conn.bytes_in, len(self._payload), timed=True, end_ns=end_ns)
+
+    def _judge(
+        self,
+        rules: StepRules,
+        capture: ResponseCapture | None,
+        status: int,
+        latency_ns: int,
+        error: ErrorKind | None,
+        end_ns: int,
+    ) -> ErrorKind | None:
+        """Run the step's extractions and checks; the request's error kind, if any."""
+        if rules.judges_status:
+            error = None
+        if rules.extractions:
+            assert capture is not None
+            variables = self.variables
+            for extraction in rules.extractions:
+                if not extraction.apply(capture, variables):
+                    self.extract_failed = True
+            if self.extract_failed and error is None:
+                error = ErrorKind.EXTRACT_FAILED
+        record_check = self._settings.recorder.record_check
+        failed = False
+        for check in rules.checks:
+            ok = check.test(capture, status, latency_ns, self.variables)
+            record_check(check.index, ok, end_ns)
+            failed = failed or not ok
+        # A check is the user's own word on what a good response is: it names the failure.
+        return ErrorKind.CHECK_FAILED if failed else error
+
+    def _no_response(self) -> None:
+        """No response came: extraction cannot happen and every check of the step failed."""
+        rules = self._endpoint.rules
+        if rules is None:
+            return
+        self.extract_failed = bool(rules.extractions)
+        record_check = self._settings.recorder.record_check
+        end_ns = _monotonic_ns()
+        for check in rules.checks:
+            record_check(check.index, False, end_ns)
 
     def _record(
-        self, error: ErrorKind | None, status: int, bytes_in: int, bytes_out: int, *, timed: bool
+        self,
+        error: ErrorKind | None,
+        status: int,
+        bytes_in: int,
+        bytes_out: int,
+        *,
+        timed: bool,
+        end_ns: int = 0,
     ) -> None:
-        end_ns = _monotonic_ns()
+        end_ns = end_ns or _monotonic_ns()
         settings = self._settings
         settings.recorder.record(
             self._endpoint.index,

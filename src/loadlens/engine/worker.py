@@ -14,6 +14,7 @@ from multiprocessing.connection import Connection
 import uvloop
 
 from loadlens.engine.clock import MonotonicClock
+from loadlens.engine.data_feeder import Feeder
 from loadlens.engine.executors import EXECUTORS, OPEN_MODELS
 from loadlens.engine.executors.base import ExecutorContext, share
 from loadlens.engine.health import CpuMeter, LoopLagProbe
@@ -124,7 +125,9 @@ class _Worker:
             self.conn.send(WorkerDone(self.index, 0, 0))
             return
         clock = MonotonicClock(start.t0_ns)
-        recorder = IntervalRecorder(len(scenario.endpoints), start.t0_ns)
+        recorder = IntervalRecorder(
+            len(scenario.endpoints), start.t0_ns, checks=len(scenario.checks)
+        )
         settings = UserSettings(
             loop,
             flows,
@@ -133,6 +136,8 @@ class _Worker:
             scenario.timeout,
             scenario.connect_timeout,
             dict(scenario.variables),
+            cookies=scenario.cookies,
+            feeders=[Feeder(source, self.index, self.count) for source in scenario.data],
         )
         load = scenario.load
         max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None
@@ -147,7 +152,13 @@ class _Worker:
             prober = tasks.create_task(lag.run())
             driver = tasks.create_task(_drive(load, ctx))
             listener = tasks.create_task(self._listen(driver))
-            await asyncio.wait({driver})
+            exhausted = tasks.create_task(ctx.data_exhausted.wait())
+            await asyncio.wait({driver, exhausted}, return_when=asyncio.FIRST_COMPLETED)
+            if exhausted.done():
+                driver.cancel()  # a data file ran out and said stop: no new iterations
+                with contextlib.suppress(asyncio.CancelledError):
+                    await driver
+            exhausted.cancel()
             interrupted = await ctx.drain(scenario.graceful_stop, self.cut_short)
             ended_ns = time.monotonic_ns()
             for task in (shipper, prober, listener):
@@ -193,7 +204,7 @@ class _Worker:
         lag_hist.record_many(lag.drain())
         cpu_percent = cpu.read()  # over every second shipped now, so each gets it
         health = HealthSample(cpu_percent=cpu_percent, loop_lag=lag_hist.to_data())
-        for i, (second, endpoints, schedule_lag, (users, in_flight)) in enumerate(closed):
+        for i, (second, endpoints, schedule_lag, (users, in_flight), checks) in enumerate(closed):
             last = i == len(closed) - 1
             snapshot = Snapshot(
                 worker=self.index,
@@ -202,6 +213,7 @@ class _Worker:
                 users=users,
                 in_flight=in_flight,
                 health=health if last else HealthSample(cpu_percent=cpu_percent),
+                checks=checks,
                 final=final and last,
             )
             snapshot.health.schedule_lag = schedule_lag.to_data()

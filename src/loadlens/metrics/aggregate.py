@@ -87,8 +87,12 @@ def _second_stats(latency: LatencyHistogram) -> dict[str, float]:
 class RunAggregator:
     """Merges per-second snapshots from every worker into timeline and totals."""
 
-    def __init__(self, endpoints: list[EndpointInfo], workers: int) -> None:
+    def __init__(
+        self, endpoints: list[EndpointInfo], workers: int, checks: tuple[str, ...] = ()
+    ) -> None:
         self.endpoints = endpoints
+        self.check_names = checks
+        self.check_counts = [0] * (2 * len(checks))  # passes at 2i, fails at 2i + 1
         self._pending: dict[int, list[Snapshot]] = {}
         self._active = set(range(workers))
         self._per_endpoint = [_Counts() for _ in endpoints]
@@ -169,6 +173,8 @@ class RunAggregator:
             self.cpu_by_worker.setdefault(snap.worker, []).append(snap.health.cpu_percent)
             self.iterations += snap.iterations
             self.dropped += snap.dropped
+            for i, n in enumerate(snap.checks):
+                self.check_counts[i] += n
         self.loop_lag.merge(second_lag)
         self.schedule_lag.merge(second_schedule)
         self.generator.append(
@@ -195,11 +201,21 @@ class RunAggregator:
         self.timeline.append(point)
         return point
 
+    def checks(self) -> list[dict[str, object]]:
+        """Each check's passes and fails over the run."""
+        counts = self.check_counts
+        return [
+            {"name": name, "passes": counts[2 * i], "fails": counts[2 * i + 1]}
+            for i, name in enumerate(self.check_names)
+        ]
+
     def totals(self, duration_s: float, interrupted_iterations: int = 0) -> Totals:
         """Whole-run totals."""
         return Totals.model_validate(
             {
                 **self.overall.to_totals(duration_s),
+                "checks_passed": sum(self.check_counts[0::2]),
+                "checks_failed": sum(self.check_counts[1::2]),
                 "iterations": self.iterations,
                 "dropped_iterations": self.dropped,
                 "interrupted_iterations": interrupted_iterations,

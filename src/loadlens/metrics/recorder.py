@@ -60,26 +60,37 @@ class IntervalRecorder:
 
     __slots__ = (
         "_boundary_ns",
+        "_checks",
         "_current",
         "_endpoints",
         "_finished",
         "_second",
         "_t0_ns",
+        "check_counts",
         "gauges",
         "schedule_lag",
     )
 
     def __init__(
-        self, endpoints: int, t0_ns: int, gauges: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self,
+        endpoints: int,
+        t0_ns: int,
+        gauges: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        checks: int = 0,
     ) -> None:
         self._endpoints = endpoints
+        self._checks = checks
+        # Passes at 2i, fails at 2i + 1, for check i; per second, like the endpoints.
+        self.check_counts = [0] * (2 * checks)
         # Read as each second closes: (users, in flight) at that moment.
         self.gauges = gauges
         self._t0_ns = t0_ns
         self._second = 0
         self._boundary_ns = t0_ns + _NS
         self._current = [_EndpointInterval() for _ in range(endpoints)]
-        self._finished: list[tuple[int, list[_EndpointInterval], array[int], tuple[int, int]]] = []
+        self._finished: list[
+            tuple[int, list[_EndpointInterval], array[int], tuple[int, int], list[int]]
+        ] = []
         self.schedule_lag = array("q")
 
     def record(
@@ -113,6 +124,12 @@ class IntervalRecorder:
             interval.failures += 1
             interval.errors[error] = interval.errors.get(error, 0) + 1
 
+    def record_check(self, check: int, ok: bool, end_ns: int) -> None:
+        """Count one check's outcome."""
+        if end_ns >= self._boundary_ns:
+            self.rotate(end_ns)
+        self.check_counts[2 * check + (not ok)] += 1
+
     def record_schedule_lag(self, end_ns: int, lag_ns: int) -> None:
         """Note how late an open-model iteration started against its schedule."""
         if end_ns >= self._boundary_ns:
@@ -122,29 +139,28 @@ class IntervalRecorder:
     def rotate(self, now_ns: int) -> None:
         """Close every second that ended before `now_ns` (empty seconds included)."""
         while now_ns >= self._boundary_ns:
-            self._finished.append((self._second, self._current, self.schedule_lag, self.gauges()))
-            self._current = [_EndpointInterval() for _ in range(self._endpoints)]
-            self.schedule_lag = array("q")
-            self._second += 1
-            self._boundary_ns += _NS
+            self.close()
 
     def close(self) -> None:
-        """Close the current (partial) second too: the run is over."""
-        self._finished.append((self._second, self._current, self.schedule_lag, self.gauges()))
+        """Close the current second (partial, if the run is over)."""
+        self._finished.append(
+            (self._second, self._current, self.schedule_lag, self.gauges(), self.check_counts)
+        )
         self._current = [_EndpointInterval() for _ in range(self._endpoints)]
         self.schedule_lag = array("q")
+        self.check_counts = [0] * (2 * self._checks)
         self._second += 1
         self._boundary_ns += _NS
 
     def drain(
         self,
-    ) -> list[tuple[int, list[EndpointSnapshot], LatencyHistogram, tuple[int, int]]]:
+    ) -> list[tuple[int, list[EndpointSnapshot], LatencyHistogram, tuple[int, int], list[int]]]:
         """Hand over the closed seconds (folded into histograms) with their gauges at close."""
         out = []
-        for second, intervals, lag, gauges in self._finished:
+        for second, intervals, lag, gauges, checks in self._finished:
             lag_hist = LatencyHistogram()
             lag_hist.record_many(lag)
-            out.append((second, [i.to_snapshot() for i in intervals], lag_hist, gauges))
+            out.append((second, [i.to_snapshot() for i in intervals], lag_hist, gauges, checks))
         self._finished.clear()
         return out
 

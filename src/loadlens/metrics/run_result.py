@@ -70,6 +70,8 @@ class Totals(_Model):
     iterations: int = 0
     dropped_iterations: int = 0
     interrupted_iterations: int = 0
+    checks_passed: int = 0
+    checks_failed: int = 0
     status_codes: dict[str, int] = Field(default_factory=dict)
     errors: dict[str, int] = Field(default_factory=dict)
     latency: LatencyStats = Field(default_factory=LatencyStats)

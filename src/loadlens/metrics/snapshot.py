@@ -44,4 +44,5 @@ class Snapshot:
     iterations: int = 0
     dropped: int = 0
     health: HealthSample = field(default_factory=HealthSample)
+    checks: list[int] = field(default_factory=list)  # check i: passes at 2i, fails at 2i + 1
     final: bool = False

@@ -1,4 +1,4 @@
-"""Thresholds: `p95<100ms`, `error_rate<1%`, `rps>800`, parsed once and judged on totals."""
+"""Thresholds: `p95<100ms`, `error_rate<1%`, `checks>99%`, `rps>800`, judged on totals."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ class Threshold:
         """The figure this threshold looks at."""
         if self.metric == "error_rate":
             return totals.error_rate
+        if self.metric == "checks":
+            judged = totals.checks_passed + totals.checks_failed
+            return totals.checks_passed / judged if judged else 0.0
         if self.metric in ("rps", "requests", "failures", "iterations", "dropped_iterations"):
             return float(getattr(totals, self.metric))
         family, _, stat = self.metric.partition(".")
@@ -68,6 +71,13 @@ class Threshold:
     def judge(self, totals: Totals) -> ThresholdResult:
         """Whether the threshold held for these totals (no data never holds)."""
         family = self.metric.partition(".")[0]
+        if family == "checks" and not totals.checks_passed + totals.checks_failed:
+            return ThresholdResult(
+                expression=self.expression,
+                value=0.0,
+                ok=False,
+                note="no check was judged, so nothing held",
+            )
         if family in ("latency", "service"):
             stats = totals.service_time if family == "service" else totals.latency
             if not stats.count:
@@ -96,12 +106,12 @@ def parse_threshold(expression: str) -> Threshold:
         value = float(number)
     except ValueError:
         raise ThresholdError(f"threshold {expression!r}: {number!r} is not a number") from None
-    if name == "error_rate":
+    if name in ("error_rate", "checks"):
         if unit == "%":
             value /= 100
         elif unit:
-            raise ThresholdError(f"threshold {expression!r}: error_rate takes a % or a fraction")
-        return Threshold(expression, "error_rate", op, value)
+            raise ThresholdError(f"threshold {expression!r}: {name} takes a % or a fraction")
+        return Threshold(expression, name, op, value)
     if name in ("rps", "requests", "failures", "iterations", "dropped_iterations"):
         if unit not in ("", "/s") or (unit == "/s" and name != "rps"):
             raise ThresholdError(f"threshold {expression!r}: {name} takes a plain number")
@@ -112,7 +122,7 @@ def parse_threshold(expression: str) -> Threshold:
     if stat not in _LATENCY:
         raise ThresholdError(
             f"threshold {expression!r}: unknown metric {name!r}; expected one of "
-            f"{', '.join(sorted(_LATENCY))}, error_rate, rps, requests, failures"
+            f"{', '.join(sorted(_LATENCY))}, error_rate, checks, rps, requests, failures"
         )
     if unit not in _TIME_UNITS:
         raise ThresholdError(f"threshold {expression!r}: latency takes us, ms or s, not {unit!r}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote_plus, urljoin, urlsplit
@@ -12,10 +14,18 @@ from urllib.parse import quote_plus, urljoin, urlsplit
 from pydantic import BaseModel, ValidationError
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
-from loadlens.scenario.file_model import FileLoad, FileStep, ScenarioFile
+from loadlens.scenario.data_files import DataFileError, read_rows
+from loadlens.scenario.file_model import FileAuth, FileLoad, FileStep, ScenarioFile
+from loadlens.scenario.file_rules import checks_of, extractions_of
 from loadlens.scenario.from_flags import RunFlags, build_load
-from loadlens.scenario.model import Flow, RequestSpec, Scenario, Step, ThinkTime
-from loadlens.scenario.templating import TemplateError, compile_template, has_template
+from loadlens.scenario.model import DataSource, Flow, RequestSpec, Scenario, Step, ThinkTime
+from loadlens.scenario.templating import (
+    TemplateError,
+    compile_template,
+    has_template,
+    map_literal_text,
+    template_variables,
+)
 from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import Located, SourceError, read_yaml
 
@@ -106,13 +116,49 @@ def _check_templates(
 
 
 def _query(params: dict[str, Any]) -> str:
-    # Templated values stay as written: they are URL-escaped when rendered per request.
+    # In a templated value the holes stay as written: they are escaped when rendered.
     return "&".join(
         f"{quote_plus(str(k))}="
-        + (str(v) if isinstance(v, str) and has_template(v)
+        + (map_literal_text(v, quote_plus) if isinstance(v, str)
            else quote_plus(str(v).lower() if isinstance(v, bool) else str(v)))
         for k, v in params.items()
     )  # fmt: skip
+
+
+def _auth(auth: FileAuth | None, headers: dict[str, str]) -> tuple[str, str] | None:
+    """Bearer and literal basic credentials become a header; templated basic is encoded
+    per request (its base64 covers the rendered values)."""
+    if auth is None or any(k.lower() == "authorization" for k in headers):
+        return None  # an explicit Authorization header wins
+    if auth.bearer is not None:
+        headers["Authorization"] = f"Bearer {auth.bearer}"
+        return None
+    assert auth.basic is not None
+    user, password = auth.basic
+    if has_template(user) or has_template(password):
+        return (user, password)
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return None
+
+
+def _used_before_defined(
+    request: RequestSpec, known: set[str], located: Located, where: tuple[str | int, ...]
+) -> None:
+    """A step may only use variables defined by the time it runs."""
+    texts = [request.url, *(v for _, v in request.headers), *(request.basic_auth or ())]
+    if request.body is not None:
+        texts.append(request.body.decode())
+    used = set().union(*(template_variables(t) for t in texts))
+    # A check runs after the step's own extraction, so it may also use what that extracted.
+    checked = set().union(*(template_variables(c.value) for c in request.checks
+                            if isinstance(c.value, str)))  # fmt: skip
+    missing = sorted((used - known) | (checked - known - {e.variable for e in request.extract}))
+    if missing:
+        raise SourceError(
+            located.file, located.line_of(where), _key(where),
+            f"{{{{ {missing[0]} }}}} is used before any step extracts it (a step can use "
+            "what `variables`, `data` and the earlier steps of its flow define)",
+        )  # fmt: skip
 
 
 def _request(
@@ -149,6 +195,8 @@ def _request(
     elif step.body is not None:
         body = step.body.encode()
     name = step.name or f"{method} {step.path if step.path is not None else step.url}"
+    auth = spec.defaults.auth if step.auth is None else None if step.auth == "none" else step.auth
+    basic_auth = _auth(auth, headers)
     try:
         return RequestSpec(
             name=name,
@@ -158,6 +206,9 @@ def _request(
             body=body,
             timeout=step.timeout,
             body_kind=body_kind,
+            basic_auth=basic_auth,
+            extract=extractions_of(step.extract, located, where),
+            checks=checks_of(step.checks, name, located, where),
         )
     except ValidationError as e:
         err = e.errors()[0]
@@ -178,23 +229,59 @@ def _think(step: FileStep, spec: ScenarioFile) -> ThinkTime | None:
     return ThinkTime(low=think[0], high=think[1])
 
 
-def _flows(spec: ScenarioFile, located: Located) -> tuple[Flow, ...]:
+def _steps(
+    steps: list[FileStep],
+    spec: ScenarioFile,
+    where: tuple[str | int, ...],
+    located: Located,
+    known: set[str],
+) -> tuple[Step, ...]:
+    known = set(known)
+    out = []
+    for s, step in enumerate(steps):
+        request = _request(step, spec, (*where, s), located)
+        _used_before_defined(request, known, located, (*where, s))
+        known.update(e.variable for e in request.extract)
+        out.append(Step(request=request, think_time=_think(step, spec)))
+    return tuple(out)
+
+
+def _flows(spec: ScenarioFile, located: Located, known: set[str]) -> tuple[Flow, ...]:
     if spec.requests is not None:
-        # A weighted set of requests: each iteration picks one, as a one-step flow.
+        # A weighted set of requests: each iteration picks one, as a one-step flow (so what
+        # one request extracts cannot feed another: use a flow for a chain).
         return tuple(
             Flow(name=f"request {i + 1}", weight=step.weight,
-                 steps=(Step(request=_request(step, spec, ("requests", i), located),
-                             think_time=_think(step, spec)),))
+                 steps=_steps([step], spec, ("requests",), located, known)[:1])
             for i, step in enumerate(spec.requests)
         )  # fmt: skip
     assert spec.flows is not None
     return tuple(
         Flow(name=flow.name, weight=flow.weight, pacing=flow.pacing,
-             steps=tuple(Step(request=_request(step, spec, ("flows", f, "steps", s), located),
-                              think_time=_think(step, spec))
-                         for s, step in enumerate(flow.steps)))
+             steps=_steps(flow.steps, spec, ("flows", f, "steps"), located, known))
         for f, flow in enumerate(spec.flows)
     )  # fmt: skip
+
+
+def _data(spec: ScenarioFile, located: Located, base: Path) -> tuple[DataSource, ...]:
+    sources = []
+    for name, data in spec.data.items():
+        where: tuple[str | int, ...] = ("data", name)
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise SourceError(located.file, located.line_of(where), _key(where),
+                              f"{name!r} cannot name data (letters, digits, _)")  # fmt: skip
+        try:
+            rows = read_rows(base / data.file)
+        except DataFileError as e:
+            where = (*where, "file")
+            raise SourceError(located.file, located.line_of(where), _key(where), str(e)) from None
+        clash = sorted(set(spec.variables) & {f"{name}.{c}" for c in rows[0]})
+        if clash:
+            raise SourceError(located.file, located.line_of(where), _key(where),
+                              f"{clash[0]!r} is both a variable and a data column")  # fmt: skip
+        sources.append(DataSource(name=name, file=str(base / data.file), rows=tuple(rows),
+                                  order=data.order, on_exhausted=data.on_exhausted))  # fmt: skip
+    return tuple(sources)
 
 
 def _load_flags(load: FileLoad, overrides: RunFlags) -> RunFlags:
@@ -235,8 +322,11 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         spec = ScenarioFile.model_validate(located.data)
     except ValidationError as e:
         raise _explain(dict(e.errors()[0]), located) from None  # the first problem, precisely
+    data = _data(spec, located, path.parent)
+    known = set(spec.variables) | {column for source in data for column in source.columns}
+    extracted = {name for step in _all_steps(spec) for name in step.extract}
     for section in ("requests", "flows", "defaults"):
-        _check_templates(located.data.get(section), (section,), located, set(spec.variables))
+        _check_templates(located.data.get(section), (section,), located, known | extracted)
     for i, expression in enumerate(spec.thresholds):
         try:
             parse_threshold(expression)
@@ -244,7 +334,7 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
             raise SourceError(
                 located.file, located.line_of(("thresholds", i)), f"thresholds[{i}]", str(err)
             ) from None
-    flows = _flows(spec, located)
+    flows = _flows(spec, located, known)
     flags = _load_flags(spec.load, overrides or RunFlags(target=str(path)))
     try:
         load = build_load(flags)
@@ -278,4 +368,12 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         thresholds=tuple(spec.thresholds) + tuple(overrides.thresholds if overrides else ()),
         abort_on_fail=bool(overrides and overrides.abort_on_fail),
         graceful_stop=timeout,
+        cookies=spec.defaults.cookies,
+        data=data,
     )
+
+
+def _all_steps(spec: ScenarioFile) -> list[FileStep]:
+    if spec.requests is not None:
+        return list(spec.requests)
+    return [step for flow in spec.flows or () for step in flow.steps]

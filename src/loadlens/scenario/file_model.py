@@ -6,13 +6,24 @@ engine's `Scenario`. Durations read `500ms`, `30s`, `5m` or a number of seconds.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from loadlens.scenario.units import parse_duration
 
-__all__ = ["FileDefaults", "FileFlow", "FileLoad", "FileStep", "ScenarioFile"]
+__all__ = [
+    "FileAuth",
+    "FileChecks",
+    "FileData",
+    "FileDefaults",
+    "FileExtract",
+    "FileFlow",
+    "FileJsonCheck",
+    "FileLoad",
+    "FileStep",
+    "ScenarioFile",
+]
 
 
 def _seconds(value: Any) -> float:
@@ -47,6 +58,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class FileAuth(_Strict):
+    """`basic: [user, password]` or `bearer: TOKEN` (either may hold templates)."""
+
+    basic: tuple[str, str] | None = None
+    bearer: str | None = None
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> FileAuth:
+        if (self.basic is None) == (self.bearer is None):
+            raise ValueError("give one of `basic: [user, password]` or `bearer: TOKEN`")
+        return self
+
+
 class FileDefaults(_Strict):
     """Settings every step inherits unless it says otherwise."""
 
@@ -55,6 +79,90 @@ class FileDefaults(_Strict):
     connect_timeout: Seconds | None = None
     think_time: ThinkRange | None = None
     insecure: bool = False
+    cookies: bool = True
+    auth: FileAuth | None = None
+
+
+class FileExtract(_Strict):
+    """Where a variable's value comes from: one of json, regex, header, cookie."""
+
+    json_path: str | None = Field(default=None, alias="json")
+    regex: str | None = None
+    header: str | None = None
+    cookie: str | None = None
+    group: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileExtract:
+        given = [k for k in ("json_path", "regex", "header", "cookie") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `json`, `regex`, `header`, `cookie`")
+        if self.group is not None and self.regex is None:
+            raise ValueError("`group` goes with `regex`")
+        return self
+
+
+class FileJsonCheck(_Strict):
+    """A check on a JSONPath: `exists`, `equals` or `matches`."""
+
+    path: str
+    exists: bool | None = None
+    equals: Any = None
+    matches: str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> FileJsonCheck:
+        given = [k for k in ("exists", "equals", "matches") if k in self.model_fields_set]
+        if len(given) > 1:
+            raise ValueError(f"one test per entry; this one has {', '.join(given)}")
+        if not given:
+            self.exists = True  # a bare path: it must be there
+        return self
+
+
+class FileHeaderCheck(_Strict):
+    """A check on a header: `equals`, `contains` or `matches`."""
+
+    equals: str | None = None
+    contains: str | None = None
+    matches: str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> FileHeaderCheck:
+        if len([k for k in ("equals", "contains", "matches") if getattr(self, k) is not None]) != 1:
+            raise ValueError("give exactly one of `equals`, `contains`, `matches`")
+        return self
+
+
+def _json_check(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value  # a bare path: it exists
+
+
+def _header_check(value: Any) -> Any:
+    return {"equals": str(value)} if isinstance(value, str | int | float) else value
+
+
+class FileChecks(_Strict):
+    """What a response must look like for its request to count as a success."""
+
+    status: int | str | list[int | str] | None = None
+    max_latency: Seconds | None = None
+    body_contains: str | None = None
+    body_matches: str | None = None
+    headers: dict[str, Annotated[FileHeaderCheck, BeforeValidator(_header_check)]] = Field(
+        default_factory=dict
+    )
+    json_checks: list[Annotated[FileJsonCheck, BeforeValidator(_json_check)]] = Field(
+        default_factory=list, alias="json"
+    )
+
+
+class FileData(_Strict):
+    """A CSV or JSON file of rows for users to take values from."""
+
+    file: str
+    order: Literal["sequential", "random", "unique"] = "sequential"
+    on_exhausted: Literal["recycle", "stop"] = "recycle"
 
 
 class FileStep(_Strict):
@@ -72,6 +180,9 @@ class FileStep(_Strict):
     timeout: Seconds | None = None
     think_time: ThinkRange | None = None
     weight: float = Field(default=1.0, gt=0)
+    auth: FileAuth | Literal["none"] | None = None  # "none": not the defaults' either
+    extract: dict[str, FileExtract] = Field(default_factory=dict)
+    checks: FileChecks | None = None
 
     @model_validator(mode="after")
     def _one_target_one_body(self) -> FileStep:
@@ -116,6 +227,7 @@ class ScenarioFile(_Strict):
     name: str | None = None
     base_url: str | None = None
     variables: dict[str, Scalar] = Field(default_factory=dict)
+    data: dict[str, FileData] = Field(default_factory=dict)
     defaults: FileDefaults = Field(default_factory=FileDefaults)
     load: FileLoad = Field(default_factory=FileLoad)
     thresholds: list[str] = Field(default_factory=list)

@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadlens.scenario.load import LoadSpec
 
-__all__ = ["Flow", "LoadSpec", "RequestSpec", "Scenario", "Step", "ThinkTime"]
+__all__ = [
+    "CheckSpec",
+    "DataSource",
+    "ExtractSpec",
+    "Flow",
+    "LoadSpec",
+    "RequestSpec",
+    "Scenario",
+    "Step",
+    "ThinkTime",
+]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class ExtractSpec(BaseModel):
+    """Take a value from a response into the user's variables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variable: str
+    source: Literal["json", "regex", "header", "cookie"]
+    expression: str  # a JSONPath, a regular expression, a header or a cookie name
+    group: int = Field(default=1, ge=0, description="regex: which group (0: the whole match)")
+
+
+CheckKind = Literal[
+    "status", "json-exists", "json-equals", "json-matches", "body-contains", "body-matches",
+    "header-equals", "header-contains", "header-matches", "max-latency",
+]  # fmt: skip
+
+
+class CheckSpec(BaseModel):
+    """One expectation about a response; its `name` is what results count it under."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    kind: CheckKind
+    target: str = ""  # the JSONPath or header name the check looks at
+    # status: [[low, high], ...]; json-equals: the JSON value; *-matches: a regex;
+    # *-contains / header-equals: text; max-latency: milliseconds
+    value: Any = None
 
 
 class RequestSpec(BaseModel):
@@ -26,6 +66,9 @@ class RequestSpec(BaseModel):
     body: bytes | None = None
     timeout: float | None = Field(default=None, gt=0, description="overrides the scenario's")
     body_kind: Literal["raw", "json", "form"] = "raw"  # how {{ }} values are escaped in it
+    basic_auth: tuple[str, str] | None = None  # templated credentials, encoded per request
+    extract: tuple[ExtractSpec, ...] = ()
+    checks: tuple[CheckSpec, ...] = ()
 
     @field_validator("method")
     @classmethod
@@ -97,6 +140,23 @@ class Flow(BaseModel):
     pacing: float | None = Field(default=None, gt=0, description="start an iteration every N s")
 
 
+class DataSource(BaseModel):
+    """Rows from a CSV or JSON file that users take values from (`{{ name.column }}`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    file: str
+    rows: tuple[dict[str, str], ...] = Field(min_length=1)
+    order: Literal["sequential", "random", "unique"] = "sequential"
+    on_exhausted: Literal["recycle", "stop"] = "recycle"
+
+    @property
+    def columns(self) -> list[str]:
+        """The variables a row defines: `name.column`."""
+        return [f"{self.name}.{column}" for column in self.rows[0]]
+
+
 class Scenario(BaseModel):
     """A complete, validated description of one load test run."""
 
@@ -112,6 +172,8 @@ class Scenario(BaseModel):
     thresholds: tuple[str, ...] = ()
     abort_on_fail: bool = False
     graceful_stop: float = Field(default=10.0, ge=0, description="wait for in-flight, seconds")
+    cookies: bool = False  # keep a cookie jar per user
+    data: tuple[DataSource, ...] = ()
 
     @property
     def requests(self) -> tuple[RequestSpec, ...]:
@@ -125,3 +187,8 @@ class Scenario(BaseModel):
         for request in self.requests:
             seen.setdefault(request.name, request)
         return tuple(seen.values())
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """Every distinct check name, in the order results list them."""
+        return tuple(dict.fromkeys(c.name for r in self.requests for c in r.checks))

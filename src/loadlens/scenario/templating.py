@@ -19,10 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["BUILTINS", "ESCAPES", "Template", "TemplateError", "compile_template", "has_template"]
+__all__ = [
+    "BUILTINS",
+    "ESCAPES",
+    "Template",
+    "TemplateError",
+    "compile_template",
+    "has_template",
+    "map_literal_text",
+    "template_variables",
+]
 
 _HOLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$")  # data: users.email
 _CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$", re.DOTALL)
 _COUNTER = "__counter__"
 
@@ -136,3 +145,29 @@ def compile_template(text: str, known: Iterable[str], escape: str = "raw") -> Te
     if "{{" in "".join(p for p in parts if isinstance(p, str)):
         raise TemplateError(f"{text!r}: an opening {{{{ without its closing }}}}")
     return Template(tuple(parts), ESCAPES[escape])
+
+
+def template_variables(text: str) -> set[str]:
+    """The variable names `text`'s holes read (not checked against any definition)."""
+    names = set()
+    for match in _HOLE.finditer(text):
+        expression = match.group(1).strip()
+        if _NAME.match(expression):
+            names.add(expression)
+    return names
+
+
+def map_literal_text(text: str, function: Callable[[str], str]) -> str:
+    """`text` with `function` applied to the literal parts only; holes stay as written.
+
+    (A templated form or query value: its literal text is encoded now, its holes when
+    rendered.)
+    """
+    out = []
+    position = 0
+    for match in _HOLE.finditer(text):
+        out.append(function(text[position : match.start()]))
+        out.append(match.group(0))
+        position = match.end()
+    out.append(function(text[position:]))
+    return "".join(out)
