@@ -47,6 +47,15 @@ http {{
             default_type application/json;
             return 200 '{body}';
         }}
+        # For the scenario case: a login that hands out a token, and a list and detail.
+        location = /login {{
+            default_type application/json;
+            return 200 '{{"token":"f3c1a9e07b6d4e2a","user":"bench"}}';
+        }}
+        location /items {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
     }}
 }}
 """

@@ -1,5 +1,10 @@
 """Requests per CPU-second of loadlens against wrk, both pinned to one core, same nginx.
 
+A third generator, "scenario", is loadlens running a 3-step flow (login, list, detail)
+with templated paths, bodies and headers, JSONPath extraction chaining one step's answer
+into the next, checks on every step and the cookie jar on: what a real scenario costs
+compared with the plain GET (goal: at least half its requests per CPU-second).
+
 nginx runs on core 0; each generator runs alone on core 1 with one worker, so both
 are saturated and the figure that matters is how many requests each one gets out of
 a CPU-second. CPU seconds are user+sys of the generator's whole process tree, from
@@ -15,8 +20,12 @@ own ratio printed beside it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
+import tempfile
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 from _loadlens import check_cli, run_loadlens
 from _nginx import run_nginx
@@ -31,7 +40,32 @@ from _proc import (
 from _wrk import run_wrk
 
 GOAL_RATIO = 0.6
+SCENARIO_GOAL_RATIO = 0.5
 GENERATOR_CORE = 1
+
+SCENARIO = """\
+name: efficiency scenario
+base_url: {base}
+flows:
+  - name: shop
+    steps:
+      - name: login
+        method: POST
+        path: /login
+        json: {{user: "bench-{{{{ counter() }}}}", password: secret}}
+        extract: {{token: {{json: $.token}}}}
+        checks: {{status: 200}}
+      - name: list
+        path: /items
+        query: {{page: "{{{{ random_int(1, 50) }}}}"}}
+        auth: {{bearer: "{{{{ token }}}}"}}
+        extract: {{sku: {{json: "$.items[0].sku"}}}}
+        checks: {{status: 200, json: [$.id]}}
+      - name: detail
+        path: /items/{{{{ sku }}}}
+        auth: {{bearer: "{{{{ token }}}}"}}
+        checks: {{status: 200, body_contains: '"status":"ok"'}}
+"""
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,9 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated connection counts, one run of each generator per count",
     )
     parser.add_argument("--rounds", type=int, default=3, help="turns each generator takes (3)")
+    parser.add_argument(
+        "--no-scenario", action="store_true", help="skip the 3-step scenario generator"
+    )
     return parser.parse_args()
 
 
@@ -96,6 +133,12 @@ def measure_loadlens(url: str, connections: int, duration_s: int, nginx_pid: int
         note += f", {lens.measured.orphans} orphaned processes reaped"
     rps = float(lens.result["totals"]["rps"])
     return Row("loadlens", connections, lens.requests, rps, lens.measured, target_cpu, note)
+
+
+def measure_scenario(scenario: str, connections: int, duration_s: int, nginx_pid: int) -> Row:
+    """loadlens running the 3-step scenario file (--workers 1)."""
+    row = measure_loadlens(scenario, connections, duration_s, nginx_pid)
+    return dataclasses.replace(row, generator="scenario")
 
 
 def print_table(rows: list[Row]) -> None:
@@ -129,6 +172,21 @@ def print_ratios(rows: list[Row]) -> None:
             f"rounds {rounds})  ({verdict})"
         )
     print(f"goal: loadlens >= {GOAL_RATIO} x wrk")
+    for connections in sorted({r.connections for r in rows}):
+        plain = [r.per_cpu_second for r in rows if r.connections == connections
+                 and r.generator == "loadlens"]  # fmt: skip
+        flow = [r.per_cpu_second for r in rows if r.connections == connections
+                and r.generator == "scenario"]  # fmt: skip
+        if not plain or not flow:
+            continue
+        ratio = statistics.median(flow) / statistics.median(plain)
+        verdict = "ok" if ratio >= SCENARIO_GOAL_RATIO else "below goal"
+        print(
+            f"ratio scenario/plain GET at {connections:>5} connections: {ratio:.2f} "
+            f"({statistics.median(flow):.0f} / {statistics.median(plain):.0f} req/CPU-s)  "
+            f"({verdict})"
+        )
+    print(f"goal: 3-step scenario >= {SCENARIO_GOAL_RATIO} x plain GET (both loadlens)")
 
 
 def main() -> None:
@@ -141,18 +199,25 @@ def main() -> None:
     check_cli()
     warn_if_busy()
     rows: list[Row] = []
-    with run_nginx(core=0) as nginx:
+    with run_nginx(core=0) as nginx, tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / "scenario.yaml"
+        scenario.write_text(SCENARIO.format(base=nginx.url.removesuffix("/json")))
         print(f"target {nginx.url} (nginx, 1 worker, core 0); generators on core {GENERATOR_CORE}")
         print(
             f"{args.duration} s per run, {args.rounds} rounds, loadlens --workers 1\n", flush=True
         )
         for round_no in range(args.rounds):
             for connections in counts:
-                turns = [measure_wrk, measure_loadlens]
+                turns = [
+                    partial(measure_wrk, nginx.url),
+                    partial(measure_loadlens, nginx.url),
+                ]
+                if not args.no_scenario:
+                    turns.append(partial(measure_scenario, str(scenario)))
                 if round_no % 2:
-                    turns.reverse()  # drift in the machine's speed hits both alike
+                    turns.reverse()  # drift in the machine's speed hits all alike
                 for measure in turns:
-                    rows.append(measure(nginx.url, connections, args.duration, nginx.pid))
+                    rows.append(measure(connections, args.duration, nginx.pid))
     print_table(rows)
     print_ratios(rows)
 

@@ -39,6 +39,8 @@ class HttpConnection(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_capture",
+        "_capture_parser",
         "_loop",
         "_on_response",
         "_parser",
@@ -65,6 +67,9 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         # Reports to this connection, and only when a message completes: the fast parser.
         self._plain_parser = self._parser = httptools.HttpResponseParser(self)
+        self._capture: ResponseCapture | None = None  # the current response's, if kept
+        # A parser reporting to a user's ResponseCapture, kept while the capture is the same.
+        self._capture_parser: tuple[ResponseCapture, httptools.HttpResponseParser] | None = None
         self._on_response: ResponseCallback | None = None
         self._reset_parser = False
         self._status = 0
@@ -85,6 +90,9 @@ class HttpConnection(asyncio.Protocol):
         if not self.bytes_in:
             self.head = data  # a reference, not a copy
         self.bytes_in += len(data)
+        capture = self._capture
+        if capture is not None and not capture.head_done:
+            capture.feed_head(data)
         if self._on_response is None:
             # Bytes nobody asked for: the server is out of step with us. The connection
             # cannot be trusted for the next request.
@@ -170,9 +178,16 @@ class HttpConnection(asyncio.Protocol):
             )
             self._loop.call_soon(self._deliver, 0, failure)  # never re-entrantly
             return
+        self._capture = capture
         if capture is not None:
             capture.reset(self, head)
-            self._parser = httptools.HttpResponseParser(capture)
+            if head:
+                self._parser = httptools.HttpResponseParser(capture)  # ends at its headers
+            else:
+                cached = self._capture_parser
+                if cached is None or cached[0] is not capture:
+                    cached = self._capture_parser = (capture, httptools.HttpResponseParser(capture))
+                self._parser = cached[1]
             self._reset_parser = False
         elif head:
             self._parser = httptools.HttpResponseParser(_HeadResponse(self))

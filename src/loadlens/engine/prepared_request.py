@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterable, MutableMapping
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from loadlens import __version__
 from loadlens.engine.response_rules import StepRules
 from loadlens.scenario.model import RequestSpec, Scenario
-from loadlens.scenario.templating import TemplateError, compile_template, has_template
+from loadlens.scenario.templating import Template, TemplateError, compile_template, has_template
 
 __all__ = [
     "Endpoint",
@@ -49,19 +50,20 @@ class Endpoint:
     timeout: float | None  # this request's own timeout; None: the scenario's
     render: Callable[[MutableMapping[str, Any]], bytes] | None  # templated: bytes per request
     rules: StepRules | None = None  # checks and extraction on the response
+    # Copied from `rules`, read per request: keep the response's head, and its body.
+    reads_response: bool = False
+    keep_body: bool = False
 
 
 def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
     return _encode_parts(spec, host_header, target, spec.headers, spec.body)
 
 
-def _encode_parts(
-    spec: RequestSpec,
-    host_header: str,
-    target: str,
-    headers: tuple[tuple[str, str], ...],
-    body_bytes: bytes | None,
-) -> bytes:
+def _head_lines(
+    spec: RequestSpec, host_header: str, target: str, headers: Iterable[tuple[str, str]]
+) -> list[str]:
+    """The request line and headers, without Content-Length."""
+    headers = list(headers)
     names = {name.lower() for name, _ in headers}
     lines = [f"{spec.method} {target} HTTP/1.1"]
     if "host" not in names:
@@ -71,18 +73,37 @@ def _encode_parts(
     if "accept" not in names:
         lines.append("Accept: */*")
     lines.extend(f"{name}: {value}" for name, value in headers)
-    body = body_bytes or b""
-    if (body or spec.method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
-        lines.append(f"Content-Length: {len(body)}")
+    return lines
+
+
+def _needs_length(spec: RequestSpec, body: bytes | None) -> bool:
+    explicit = any(name.lower() == "content-length" for name, _ in spec.headers)
+    return not explicit and bool(body or spec.method in ("POST", "PUT", "PATCH"))
+
+
+def _latin1(spec: RequestSpec, text: str) -> bytes:
     try:
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return text.encode("latin-1")
     except UnicodeEncodeError as e:
         bad = e.object[e.start : e.end]
         raise PrepareError(
             f"{spec.name}: {bad!r} cannot be sent in a request line or header (HTTP/1.1 "
             "headers are Latin-1; percent-encode URLs, encode header values)"
         ) from None
-    return head + body
+
+
+def _encode_parts(
+    spec: RequestSpec,
+    host_header: str,
+    target: str,
+    headers: tuple[tuple[str, str], ...],
+    body_bytes: bytes | None,
+) -> bytes:
+    lines = _head_lines(spec, host_header, target, headers)
+    body = body_bytes or b""
+    if _needs_length(spec, body):
+        lines.append(f"Content-Length: {len(body)}")
+    return _latin1(spec, "\r\n".join(lines) + "\r\n\r\n") + body
 
 
 def _templated(spec: RequestSpec) -> bool:
@@ -94,18 +115,45 @@ def _templated(spec: RequestSpec) -> bool:
     )
 
 
+def _basic(user: Template, password: Template) -> Callable[[MutableMapping[str, Any]], str]:
+    def render(variables: MutableMapping[str, Any]) -> str:
+        credentials = f"{user.render(variables)}:{password.render(variables)}"
+        return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+    return render
+
+
+_MARK = re.compile("\x00([0-9]+)\x00")
+
+
 def _renderer(
     spec: RequestSpec, host_header: str, target: str, known: Iterable[str]
 ) -> Callable[[MutableMapping[str, Any]], bytes]:
-    """Compile the request's templates once; the result renders its bytes per request."""
+    """Compile the request once into literal text and holes; the result renders its bytes.
+
+    The head is laid out once (request line, default headers, the user's headers) with a
+    marker where each template goes, then cut at the markers: a request costs only its
+    holes and one join, not re-assembling every header.
+    """
+    holes: list[Callable[[MutableMapping[str, Any]], str]] = []
+
+    def hole(template: Template) -> str:
+        text = []
+        for piece in template.pieces():
+            if isinstance(piece, str):
+                text.append(piece)
+            else:
+                holes.append(piece)
+                text.append(f"\x00{len(holes) - 1}\x00")
+        return "".join(text)
+
     try:
-        target_t = compile_template(target, known, "url")
-        header_ts = [(n, compile_template(v, known, "header")) for n, v in spec.headers]
-        basic_ts = (
-            None
-            if spec.basic_auth is None
-            else tuple(compile_template(part, known) for part in spec.basic_auth)
-        )
+        target_text = hole(compile_template(target, known, "url"))
+        headers = [(n, hole(compile_template(v, known, "header"))) for n, v in spec.headers]
+        if spec.basic_auth is not None:
+            user, password = (compile_template(part, known) for part in spec.basic_auth)
+            holes.append(_basic(user, password))
+            headers.append(("Authorization", f"\x00{len(holes) - 1}\x00"))
         body_t = (
             compile_template(spec.body.decode(), known, spec.body_kind)
             if spec.body is not None
@@ -113,15 +161,37 @@ def _renderer(
         )
     except TemplateError as e:
         raise PrepareError(f"{spec.name}: {e}") from None
+    lines = _head_lines(spec, host_header, target_text, headers)
+    static_body = body_t is None or body_t.is_static
+    if static_body and _needs_length(spec, spec.body):
+        lines.append(f"Content-Length: {len(spec.body or b'')}")
+    cut = _MARK.split("\r\n".join(lines) + "\r\n")
+    # Odd positions of `cut` are hole numbers, even ones literal text: each request copies
+    # the literal list and fills in its holes.
+    literal = [part if i % 2 == 0 else "" for i, part in enumerate(cut)]
+    fill = [(i, holes[int(part)]) for i, part in enumerate(cut) if i % 2]
+    _latin1(spec, "".join(literal))  # fail now, not per request
+    dynamic_length = not static_body and _needs_length(spec, b"x")
+    fixed_body = spec.body or b""
 
     def render(variables: MutableMapping[str, Any]) -> bytes:
-        headers = tuple((name, t.render(variables)) for name, t in header_ts)
-        if basic_ts is not None:
-            user, password = (t.render(variables) for t in basic_ts)
-            credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
-            headers += (("Authorization", f"Basic {credentials}"),)
-        body = body_t.render(variables).encode() if body_t is not None else None
-        return _encode_parts(spec, host_header, target_t.render(variables), headers, body)
+        out = literal.copy()
+        for i, function in fill:
+            out[i] = function(variables)
+        head = "".join(out)
+        if static_body:
+            body = fixed_body
+        else:
+            assert body_t is not None
+            body = body_t.render(variables).encode()
+            if dynamic_length:
+                head += f"Content-Length: {len(body)}\r\n"
+        try:
+            return head.encode("latin-1") + b"\r\n" + body
+        except UnicodeEncodeError:
+            # A value from a response or a data file that Latin-1 cannot spell: send its
+            # UTF-8 bytes, as browsers and curl do, rather than fail the request.
+            return head.encode() + b"\r\n" + body
 
     return render
 
@@ -190,6 +260,8 @@ def prepare(
                 timeout=spec.timeout,
                 render=render,
                 rules=rules,
+                reads_response=rules is not None and rules.reads_response,
+                keep_body=rules is not None and rules.keep_body,
             )
         )
     return endpoints

@@ -108,8 +108,8 @@ def _expected(value: Any, known: Iterable[str]) -> _Text:
 def _compile_check(spec: CheckSpec, known: Iterable[str]) -> _Test:
     kind, value = spec.kind, spec.value
     if kind == "status":
-        ranges = tuple((int(low), int(high)) for low, high in value)
-        return lambda _r, status, _l, _v: any(low <= status <= high for low, high in ranges)
+        allowed = frozenset(s for low, high in value for s in range(int(low), int(high) + 1))
+        return lambda _r, status, _l, _v: status in allowed
     if kind == "max-latency":
         limit_ns = float(value) * 1e6
         return lambda _r, _s, latency_ns, _v: latency_ns <= limit_ns
@@ -166,12 +166,12 @@ def _compile_check(spec: CheckSpec, known: Iterable[str]) -> _Test:
 
 
 class Check:
-    """One compiled check and the results index it counts under."""
+    """One compiled check, and where it counts: passes at `slot`, fails at `slot + 1`."""
 
-    __slots__ = ("index", "test")
+    __slots__ = ("slot", "test")
 
     def __init__(self, spec: CheckSpec, index: int, known: Iterable[str]) -> None:
-        self.index = index
+        self.slot = 2 * index
         self.test = _compile_check(spec, known)
 
 

@@ -72,22 +72,10 @@ class RunContext:
         return handle
 
     async def _loop_user(self, handle: ClosedUser, iterations: int | None) -> None:
-        settings = self._settings
-        user = VirtualUser(settings)
+        user = VirtualUser(self._settings)
         self.users += 1
         try:
-            if self._single_request is not None:
-                await self._chain_iterations(user, handle, iterations)
-            else:
-                done = 0
-                while not (self.stopping or handle.retired) and (
-                    iterations is None or done < iterations
-                ):
-                    await user.iteration(paced=True)
-                    done += 1
-                    self.iterations += 1
-        except DataExhausted:
-            self.data_exhausted.set()
+            await self._chain_iterations(user, handle, iterations)
         finally:
             self.users -= 1
             self.connections_opened += user.connections_opened
@@ -96,13 +84,23 @@ class RunContext:
     async def _chain_iterations(
         self, user: VirtualUser, handle: ClosedUser, iterations: int | None
     ) -> None:
-        """Single-request iterations back to back, each started from the last one's end."""
+        """Iterations back to back, each started from the last one's end, as callbacks."""
         if self.stopping or handle.retired:
             return
         endpoint = self._single_request
-        assert endpoint is not None
         finished: asyncio.Future[None] = self._settings.loop.create_future()
         done = 0
+
+        def start() -> None:
+            if endpoint is not None:
+                user.exchange(endpoint, None, next_iteration)
+                return
+            try:
+                user.start_iteration(None, True, next_iteration)
+            except DataExhausted:
+                self.data_exhausted.set()
+                if not finished.done():
+                    finished.set_result(None)
 
         def next_iteration() -> None:
             nonlocal done
@@ -112,9 +110,9 @@ class RunContext:
                 if not finished.done():
                     finished.set_result(None)
             else:
-                user.exchange(endpoint, None, next_iteration)
+                start()
 
-        user.exchange(endpoint, None, next_iteration)
+        start()
         await finished
 
     # -- open models ----------------------------------------------------------------------
@@ -134,30 +132,32 @@ class RunContext:
             self.dropped += 1
             return False
         intended_ns = self.clock.ns_at(t)
+        # No task per arrival: the user's callback chain runs the iteration.
+        self._busy.add(user)
+        self._all_done.clear()
+        on_done = partial(self._arrival_done, user)
         if self._single_request is not None:
-            # No task per arrival: the user's callback chain runs the request.
-            self._busy.add(user)
-            self._all_done.clear()
-            user.exchange(self._single_request, intended_ns, partial(self._arrival_done, user))
-        else:
-            self._track(self._tasks.create_task(self._arrival(user, intended_ns)))
+            user.exchange(self._single_request, intended_ns, on_done)
+            return True
+        try:
+            user.start_iteration(intended_ns, False, on_done)
+        except DataExhausted:
+            self.data_exhausted.set()
+            self._busy.discard(user)
+            self._release(user)
+            self._settle()
+            return False
         return True
 
     def _arrival_done(self, user: VirtualUser) -> None:
         self.iterations += 1
         self._busy.discard(user)
         self._release(user)
+        self._settle()
+
+    def _settle(self) -> None:
         if not self._running and not self._busy:
             self._all_done.set()
-
-    async def _arrival(self, user: VirtualUser, intended_ns: int) -> None:
-        try:
-            await user.iteration(intended_ns)
-            self.iterations += 1
-        except DataExhausted:
-            self.data_exhausted.set()
-        finally:
-            self._release(user)
 
     def _release(self, user: VirtualUser) -> None:
         if self.stopping:
@@ -174,8 +174,7 @@ class RunContext:
 
     def _untrack(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        if not self._running and not self._busy:
-            self._all_done.set()
+        self._settle()
 
     @property
     def in_flight(self) -> int:

@@ -2,8 +2,8 @@
 
 The request cycle is a chain of callbacks (send, response, record, next send) rather than
 a coroutine awaiting a future per request: the same semantics for a fraction of the CPU,
-which is what lets one worker drive tens of thousands of requests a second. Coroutine
-front-end `iteration` runs a flow (steps, think time, pacing) on top of it.
+which is what lets one worker drive tens of thousands of requests a second. Flows (steps,
+think time, pacing) chain the same way, on callbacks and timers.
 """
 
 from __future__ import annotations
@@ -94,13 +94,20 @@ class VirtualUser:
         "_connecting",
         "_conns",
         "_endpoint",
+        "_flow",
         "_intended_ns",
+        "_iteration_started",
         "_on_done",
+        "_on_iteration_done",
         "_on_response_cb",
+        "_paced",
         "_payload",
         "_retried",
         "_settings",
         "_start_ns",
+        "_step",
+        "_step_done_cb",
+        "_timer",
         "connections_opened",
         "cookies",
         "extract_failed",
@@ -123,44 +130,90 @@ class VirtualUser:
         self.variables: dict[str, Any] = dict(settings.variables)  # this user's own copy
         self.cookies = CookieJar() if settings.cookies else None
         # Only steps that read their response (and every step, with a cookie jar) capture.
-        reads = settings.cookies or any(
-            e.rules is not None and e.rules.reads_response for e in settings.endpoints
-        )
+        reads = settings.cookies or any(e.reads_response for e in settings.endpoints)
         self._capture = ResponseCapture(keep_body=True) if reads else None
         self._capturing: ResponseCapture | None = None
         self.extract_failed = False  # the last step's extraction did not happen
+        self._flow = settings.flows[0]
+        self._step = 0
+        self._paced = False
+        self._iteration_started = 0.0
+        self._on_iteration_done: Callable[[], None] | None = None
+        self._step_done_cb = self._step_done
+        self._timer: asyncio.TimerHandle | None = None  # think time or pacing
 
-    # -- coroutine front-ends -------------------------------------------------------------
-    async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
-        """One flow (picked by weight), step by step; `intended_ns`: the schedule's start.
+    # -- iterations -------------------------------------------------------------------------
+    def start_iteration(
+        self, intended_ns: int | None, paced: bool, on_done: Callable[[], None]
+    ) -> None:
+        """Run one flow (picked by weight) step by step; call `on_done()` after it.
 
-        For an open model the first request's latency runs from the intended start, not
-        from when we got round to sending it (wrk2's coordinated-omission fix); its service
-        time runs from the actual start. Later requests in the iteration start when the
-        previous one (and its think time) ended, so for them both clocks agree. `paced`
-        (closed models) holds the iteration until the flow's pacing period is over.
+        `intended_ns` is the schedule's start: for an open model the first request's
+        latency runs from there, not from when we got round to sending it (wrk2's
+        coordinated-omission fix); its service time runs from the actual start. Later
+        requests start when the previous one (and its think time) ended, so for them both
+        clocks agree. `paced` (closed models) holds the iteration until the flow's pacing
+        period is over. Steps chain through callbacks and timers, with no task, future or
+        coroutine per step. Raises DataExhausted (before sending anything) when a data
+        feeder set to stop has run out.
         """
         settings = self._settings
         for feeder in settings.feeders:
-            feeder.fill(self.variables)  # may raise DataExhausted: the run context stops
+            feeder.fill(self.variables)
         flows = settings.flows
         flow = flows[0] if len(flows) == 1 else _choose(flows, cum_weights=settings.cum_weights)[0]
-        loop = settings.loop
-        started = loop.time()
-        for step in flow.steps:
-            done: asyncio.Future[None] = loop.create_future()
-            self.exchange(step.endpoint, intended_ns, partial(_resolve, done))
-            await done
-            intended_ns = None
-            if self.extract_failed:
-                # Later steps would send a value this one failed to get: end the iteration
-                # (the step is already counted as failed, with extract-failed).
-                break
-            if step.think is not None:
-                low, high = step.think
-                await asyncio.sleep(low if high <= low else _uniform(low, high))
+        self._flow = flow
+        self._step = 0
+        self._paced = paced
         if paced and flow.pacing is not None:
-            await asyncio.sleep(max(0.0, started + flow.pacing - loop.time()))
+            self._iteration_started = settings.loop.time()
+        self._on_iteration_done = on_done
+        self.exchange(flow.steps[0].endpoint, intended_ns, self._step_done_cb)
+
+    async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
+        """`start_iteration` as a coroutine."""
+        done: asyncio.Future[None] = self._settings.loop.create_future()
+        self.start_iteration(intended_ns, paced, partial(_resolve, done))
+        await done
+
+    def _step_done(self) -> None:
+        step = self._flow.steps[self._step]
+        if self.extract_failed:
+            # Later steps would send a value this one failed to get: end the iteration
+            # (the step is already counted as failed).
+            self._end_iteration()
+        elif step.think is not None:
+            low, high = step.think
+            delay = low if high <= low else _uniform(low, high)
+            self._timer = self._settings.loop.call_later(delay, self._next_step)
+        else:
+            self._next_step()
+
+    def _next_step(self) -> None:
+        self._timer = None
+        self._step += 1
+        steps = self._flow.steps
+        if self._step < len(steps):
+            self.exchange(steps[self._step].endpoint, None, self._step_done_cb)
+        else:
+            self._end_iteration()
+
+    def _end_iteration(self) -> None:
+        pacing = self._flow.pacing
+        if self._paced and pacing is not None:
+            loop = self._settings.loop
+            wait = self._iteration_started + pacing - loop.time()
+            if wait > 0:
+                self._timer = loop.call_later(wait, self._iteration_done)
+                return
+        self._iteration_done()
+
+    def _iteration_done(self) -> None:
+        self._timer = None
+        on_done = self._on_iteration_done
+        self._on_iteration_done = None
+        if on_done is not None:
+            on_done()
 
     # -- the request cycle ----------------------------------------------------------------
     def exchange(
@@ -186,14 +239,12 @@ class VirtualUser:
                 at = payload.find(b"\r\n\r\n") + 2  # the end of the last header line
                 payload = payload[:at] + line + payload[at:]
         self._payload = payload
-        rules = endpoint.rules
-        self._capturing = (
-            self._capture
-            if self.cookies is not None or (rules is not None and rules.reads_response)
-            else None
-        )
-        if self._capturing is not None:
-            self._capturing.keep_body = rules is not None and rules.keep_body
+        capture = self._capture
+        if capture is not None and (self.cookies is not None or endpoint.reads_response):
+            capture.keep_body = endpoint.keep_body
+            self._capturing = capture
+        else:
+            self._capturing = None
         self.extract_failed = False
         self._intended_ns = intended_ns
         self._start_ns = start_ns
@@ -282,7 +333,7 @@ class VirtualUser:
             return
         # The response is in: stop the clock before looking inside it.
         end_ns = _monotonic_ns()
-        if capture is not None and self.cookies is not None:
+        if capture is not None and self.cookies is not None and capture.sets_cookies:
             self.cookies.update(endpoint.origin, capture.all_headers(b"set-cookie"))
         if rules is not None:
             error = self._judge(rules, capture, status, end_ns - self._intended_ns, error, end_ns)
@@ -308,12 +359,16 @@ class VirtualUser:
                     self.extract_failed = True
             if self.extract_failed and error is None:
                 error = ErrorKind.EXTRACT_FAILED
-        record_check = self._settings.recorder.record_check
         failed = False
-        for check in rules.checks:
-            ok = check.test(capture, status, latency_ns, self.variables)
-            record_check(check.index, ok, end_ns)
-            failed = failed or not ok
+        if rules.checks:
+            counts = self._settings.recorder.check_counts_at(end_ns)
+            variables = self.variables
+            for check in rules.checks:
+                if check.test(capture, status, latency_ns, variables):
+                    counts[check.slot] += 1
+                else:
+                    counts[check.slot + 1] += 1
+                    failed = True
         # A check is the user's own word on what a good response is: it names the failure.
         return ErrorKind.CHECK_FAILED if failed else error
 
@@ -323,10 +378,9 @@ class VirtualUser:
         if rules is None:
             return
         self.extract_failed = bool(rules.extractions)
-        record_check = self._settings.recorder.record_check
-        end_ns = _monotonic_ns()
+        counts = self._settings.recorder.check_counts_at(_monotonic_ns())
         for check in rules.checks:
-            record_check(check.index, False, end_ns)
+            counts[check.slot + 1] += 1
 
     def _record(
         self,
@@ -358,7 +412,11 @@ class VirtualUser:
             on_done()
 
     def close(self) -> None:
-        """Abandon any request in flight (unrecorded) and drop the connections."""
+        """Abandon any request in flight (unrecorded) or pause, and drop the connections."""
+        self._on_iteration_done = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._on_done is not None:
             self._on_done = None
             self._settings.in_flight -= 1

@@ -124,11 +124,12 @@ class IntervalRecorder:
             interval.failures += 1
             interval.errors[error] = interval.errors.get(error, 0) + 1
 
-    def record_check(self, check: int, ok: bool, end_ns: int) -> None:
-        """Count one check's outcome."""
+    def check_counts_at(self, end_ns: int) -> list[int]:
+        """The check counters of the second `end_ns` falls in: passes of check i at 2i,
+        fails at 2i + 1 (the caller adds to them directly: several checks per response)."""
         if end_ns >= self._boundary_ns:
             self.rotate(end_ns)
-        self.check_counts[2 * check + (not ok)] += 1
+        return self.check_counts
 
     def record_schedule_lag(self, end_ns: int, lag_ns: int) -> None:
         """Note how late an open-model iteration started against its schedule."""

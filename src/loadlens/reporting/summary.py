@@ -93,6 +93,21 @@ def render_summary(result: RunResult, console: Console) -> None:
                 _ms(e.latency.max),
             )
         parts += [Text(), ep]
+    if result.checks:
+        checks = Table(title="checks", title_justify="left", show_edge=False)
+        for col in ("check", "passed", "failed", "rate"):
+            checks.add_column(col, justify="left" if col == "check" else "right")
+        for c in result.checks:
+            judged = c["passes"] + c["fails"]
+            rate = c["passes"] / judged if judged else 0.0
+            mark = Text("✓ ", style="green") if not c["fails"] else Text("✗ ", style="red")
+            checks.add_row(
+                Text.assemble(mark, str(c["name"])),
+                f"{c['passes']:,}",
+                Text(f"{c['fails']:,}", style="red" if c["fails"] else ""),
+                f"{rate:.2%}" if judged else "-",
+            )
+        parts += [Text(), checks]
     if result.capacity:
         cap = result.capacity
         parts += [

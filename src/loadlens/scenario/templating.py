@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -84,6 +85,19 @@ class Template:
         """No holes: the text is the only part (or there is none)."""
         return all(isinstance(p, str) for p in self.parts)
 
+    def pieces(self) -> list[str | Callable[[MutableMapping[str, Any]], str]]:
+        """Literal text, and for each hole a function of the variables giving its text."""
+        out: list[str | Callable[[MutableMapping[str, Any]], str]] = []
+        escape = self.escape
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            elif part.function is not None:
+                out.append(partial(_call_hole, escape, part.function, part.args))
+            else:
+                out.append(partial(_variable_hole, escape, part.variable))
+        return out
+
     def render(self, variables: MutableMapping[str, Any]) -> str:
         """The text with every hole filled from `variables` (and the built-ins)."""
         out = []
@@ -96,6 +110,21 @@ class Template:
             else:
                 out.append(escape(str(variables[part.variable])))  # compiled: it exists
         return "".join(out)
+
+
+def _call_hole(
+    escape: Callable[[str], str],
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    variables: MutableMapping[str, Any],
+) -> str:
+    return escape(str(function(variables, *args)))
+
+
+def _variable_hole(
+    escape: Callable[[str], str], name: str, variables: MutableMapping[str, Any]
+) -> str:
+    return escape(str(variables[name]))
 
 
 def has_template(text: str) -> bool:
