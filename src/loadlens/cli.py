@@ -98,7 +98,7 @@ def run(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    """Load-test TARGET (a URL or a scenario .yaml file) and report what was measured."""
+    """Load-test TARGET (a URL, or a scenario .yaml or .py file) and report what was measured."""
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     _run(run_flags, workers=workers, out=out, quiet=quiet)
 
@@ -147,9 +147,19 @@ def _load_file(flags: RunFlags) -> Scenario:
         if value:
             raise InputError(f"{option} applies to a URL; a scenario file sets its own requests")
     try:
-        return load_scenario_file(Path(flags.target), flags)
+        return _read_scenario(Path(flags.target), flags)
     except SourceError as e:
         _fail_input(str(e))
+
+
+def _read_scenario(path: Path, flags: RunFlags | None = None) -> Scenario:
+    """A YAML scenario file, or a Python one (`.py`)."""
+    if path.suffix == ".py":
+        # Imported here: a YAML or URL run never loads the scripting machinery.
+        from loadlens.scripting.script_loader import load_script
+
+        return load_script(path, flags)
+    return load_scenario_file(path, flags)
 
 
 def _fail_input(message: str) -> NoReturn:
@@ -188,10 +198,18 @@ def _execute(
 def validate(file: Path) -> None:
     """Check a scenario FILE without sending a request."""
     try:
-        scenario = load_scenario_file(file)
+        scenario = _read_scenario(file)
         prepare_flows(scenario, resolve=False)
     except (SourceError, PrepareError) as e:
         _fail_input(str(e))
+    if scenario.script is not None:
+        from loadlens.scripting.script_loader import import_script
+
+        _, flows, on_start = import_script(file)
+        names = ", ".join(f.name for f in flows)
+        start = " and an on_start" if on_start else ""
+        click.echo(f"{file}: ok: Python flows {names}{start}; load {scenario.load.executor}")
+        return
     steps = sum(len(flow.steps) for flow in scenario.flows)
     click.echo(
         f"{file}: ok: {len(scenario.flows)} flow(s), {steps} step(s), "

@@ -21,6 +21,7 @@ __all__ = [
     "PrepareError",
     "PreparedFlow",
     "PreparedStep",
+    "encode_request",
     "known_variables",
     "make_ssl_context",
     "prepare",
@@ -56,16 +57,19 @@ class Endpoint:
 
 
 def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
-    return _encode_parts(spec, host_header, target, spec.headers, spec.body)
+    try:
+        return encode_request(spec.method, host_header, target, spec.headers, spec.body)
+    except UnicodeEncodeError as e:
+        raise _not_latin1(spec, e) from None
 
 
 def _head_lines(
-    spec: RequestSpec, host_header: str, target: str, headers: Iterable[tuple[str, str]]
+    method: str, host_header: str, target: str, headers: Iterable[tuple[str, str]]
 ) -> list[str]:
     """The request line and headers, without Content-Length."""
     headers = list(headers)
     names = {name.lower() for name, _ in headers}
-    lines = [f"{spec.method} {target} HTTP/1.1"]
+    lines = [f"{method} {target} HTTP/1.1"]
     if "host" not in names:
         lines.append(f"Host: {host_header}")
     if "user-agent" not in names:
@@ -76,34 +80,33 @@ def _head_lines(
     return lines
 
 
-def _needs_length(spec: RequestSpec, body: bytes | None) -> bool:
-    explicit = any(name.lower() == "content-length" for name, _ in spec.headers)
-    return not explicit and bool(body or spec.method in ("POST", "PUT", "PATCH"))
+def _needs_length(method: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> bool:
+    explicit = any(name.lower() == "content-length" for name, _ in headers)
+    return not explicit and bool(body or method in ("POST", "PUT", "PATCH"))
 
 
-def _latin1(spec: RequestSpec, text: str) -> bytes:
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError as e:
-        bad = e.object[e.start : e.end]
-        raise PrepareError(
-            f"{spec.name}: {bad!r} cannot be sent in a request line or header (HTTP/1.1 "
-            "headers are Latin-1; percent-encode URLs, encode header values)"
-        ) from None
+def _not_latin1(spec: RequestSpec, e: UnicodeEncodeError) -> PrepareError:
+    bad = e.object[e.start : e.end]
+    return PrepareError(
+        f"{spec.name}: {bad!r} cannot be sent in a request line or header (HTTP/1.1 "
+        "headers are Latin-1; percent-encode URLs, encode header values)"
+    )
 
 
-def _encode_parts(
-    spec: RequestSpec,
+def encode_request(
+    method: str,
     host_header: str,
     target: str,
-    headers: tuple[tuple[str, str], ...],
-    body_bytes: bytes | None,
+    headers: Iterable[tuple[str, str]],
+    body: bytes | None,
 ) -> bytes:
-    lines = _head_lines(spec, host_header, target, headers)
-    body = body_bytes or b""
-    if _needs_length(spec, body):
+    """One HTTP/1.1 request's bytes; raises UnicodeEncodeError for a non-Latin-1 head."""
+    headers = list(headers)
+    lines = _head_lines(method, host_header, target, headers)
+    body = body or b""
+    if _needs_length(method, headers, body):
         lines.append(f"Content-Length: {len(body)}")
-    return _latin1(spec, "\r\n".join(lines) + "\r\n\r\n") + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _templated(spec: RequestSpec) -> bool:
@@ -161,17 +164,20 @@ def _renderer(
         )
     except TemplateError as e:
         raise PrepareError(f"{spec.name}: {e}") from None
-    lines = _head_lines(spec, host_header, target_text, headers)
+    lines = _head_lines(spec.method, host_header, target_text, headers)
     static_body = body_t is None or body_t.is_static
-    if static_body and _needs_length(spec, spec.body):
+    if static_body and _needs_length(spec.method, spec.headers, spec.body):
         lines.append(f"Content-Length: {len(spec.body or b'')}")
     cut = _MARK.split("\r\n".join(lines) + "\r\n")
     # Odd positions of `cut` are hole numbers, even ones literal text: each request copies
     # the literal list and fills in its holes.
     literal = [part if i % 2 == 0 else "" for i, part in enumerate(cut)]
     fill = [(i, holes[int(part)]) for i, part in enumerate(cut) if i % 2]
-    _latin1(spec, "".join(literal))  # fail now, not per request
-    dynamic_length = not static_body and _needs_length(spec, b"x")
+    try:
+        "".join(literal).encode("latin-1")  # fail now, not per request
+    except UnicodeEncodeError as e:
+        raise _not_latin1(spec, e) from None
+    dynamic_length = not static_body and _needs_length(spec.method, spec.headers, b"x")
     fixed_body = spec.body or b""
 
     def render(variables: MutableMapping[str, Any]) -> bytes:

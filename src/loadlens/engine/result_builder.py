@@ -99,6 +99,7 @@ def build_result(
         totals=totals,
         endpoints=aggregator.endpoint_results(duration),
         checks=aggregator.checks(),
+        script_errors=aggregator.script_errors,
         thresholds=[t.judge(totals) for t in thresholds],
         timeline=timeline,
         generator={

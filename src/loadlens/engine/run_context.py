@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import Protocol
 
 from loadlens.engine.clock import Clock
 from loadlens.engine.data_feeder import DataExhausted
 from loadlens.engine.virtual_user import UserSettings, VirtualUser
 
-__all__ = ["ClosedUser", "RunContext"]
+__all__ = ["ClosedUser", "RunContext", "ScriptedIterations"]
+
+
+class ScriptedIterations(Protocol):
+    """Iterations written as Python coroutines (a Python scenario), not as flows of steps."""
+
+    async def iteration(self, user: VirtualUser, intended_ns: int | None) -> None:
+        """Run one iteration of `user`."""
+
+    def forget(self, user: VirtualUser) -> None:
+        """`user` is gone."""
 
 
 class ClosedUser:
@@ -36,8 +47,10 @@ class RunContext:
         settings: UserSettings,
         tasks: asyncio.TaskGroup,
         max_users: int | None,
+        script: ScriptedIterations | None = None,
     ) -> None:
         self.clock = clock
+        self._script = script
         self.worker_index = worker_index
         self.worker_count = worker_count
         self._settings = settings
@@ -54,7 +67,7 @@ class RunContext:
             flows[0].steps[0].endpoint
             if len(flows) == 1 and flows[0].is_single_request and not settings.feeders
             else None
-        )
+        )  # (a Python scenario has no flows: None)
         self.data_exhausted = asyncio.Event()  # a feeder said stop: the worker ends its run
         self._all_done = asyncio.Event()
         self._all_done.set()
@@ -75,8 +88,13 @@ class RunContext:
         user = VirtualUser(self._settings)
         self.users += 1
         try:
-            await self._chain_iterations(user, handle, iterations)
+            if self._script is not None:
+                await self._script_iterations(self._script, user, handle, iterations)
+            else:
+                await self._chain_iterations(user, handle, iterations)
         finally:
+            if self._script is not None:
+                self._script.forget(user)
             self.users -= 1
             self.connections_opened += user.connections_opened
             user.close()
@@ -115,6 +133,19 @@ class RunContext:
         start()
         await finished
 
+    async def _script_iterations(
+        self,
+        script: ScriptedIterations,
+        user: VirtualUser,
+        handle: ClosedUser,
+        iterations: int | None,
+    ) -> None:
+        done = 0
+        while not (self.stopping or handle.retired) and (iterations is None or done < iterations):
+            await script.iteration(user, None)
+            done += 1
+            self.iterations += 1
+
     # -- open models ----------------------------------------------------------------------
     def start_arrival(self, t: float) -> bool:
         """Give the arrival to an idle user (or a new one, up to max users); else drop it."""
@@ -132,6 +163,9 @@ class RunContext:
             self.dropped += 1
             return False
         intended_ns = self.clock.ns_at(t)
+        if self._script is not None:
+            self._track(self._tasks.create_task(self._script_arrival(user, intended_ns)))
+            return True
         # No task per arrival: the user's callback chain runs the iteration.
         self._busy.add(user)
         self._all_done.clear()
@@ -148,6 +182,14 @@ class RunContext:
             self._settle()
             return False
         return True
+
+    async def _script_arrival(self, user: VirtualUser, intended_ns: int) -> None:
+        assert self._script is not None
+        try:
+            await self._script.iteration(user, intended_ns)
+            self.iterations += 1
+        finally:
+            self._release(user)
 
     def _arrival_done(self, user: VirtualUser) -> None:
         self.iterations += 1

@@ -39,6 +39,7 @@ class UserSettings:
     """What every user of a worker shares: endpoints, TLS, timeouts, the recorder."""
 
     __slots__ = (
+        "capture_all",
         "connect_timeout",
         "cookies",
         "cum_weights",
@@ -65,8 +66,10 @@ class UserSettings:
         *,
         cookies: bool = False,
         feeders: list[Feeder] | None = None,
+        capture_all: bool = False,
     ) -> None:
         self.loop = loop
+        self.capture_all = capture_all  # a Python scenario reads every response
         self.variables = variables or {}
         self.cookies = cookies
         self.feeders = feeders or []
@@ -111,15 +114,19 @@ class VirtualUser:
         "connections_opened",
         "cookies",
         "extract_failed",
+        "last_error",
+        "last_latency_ns",
+        "last_status",
         "variables",
     )
 
     def __init__(self, settings: UserSettings) -> None:
         self._settings = settings
-        origins = 1 + max(e.origin for e in settings.endpoints)
+        origins = 1 + max((e.origin for e in settings.endpoints), default=0)
         self._conns: list[HttpConnection | None] = [None] * origins
         self._connecting: asyncio.Task[HttpConnection] | None = None
-        self._endpoint = settings.endpoints[0]
+        # (A Python scenario has no flows of steps: set by its first request.)
+        self._endpoint: Endpoint = settings.endpoints[0] if settings.endpoints else None  # type: ignore[assignment]
         self._intended_ns = 0
         self._start_ns = 0
         self._retried = False
@@ -130,17 +137,25 @@ class VirtualUser:
         self.variables: dict[str, Any] = dict(settings.variables)  # this user's own copy
         self.cookies = CookieJar() if settings.cookies else None
         # Only steps that read their response (and every step, with a cookie jar) capture.
-        reads = settings.cookies or any(e.reads_response for e in settings.endpoints)
+        reads = (
+            settings.cookies
+            or settings.capture_all
+            or any(e.reads_response for e in settings.endpoints)
+        )
         self._capture = ResponseCapture(keep_body=True) if reads else None
         self._capturing: ResponseCapture | None = None
         self.extract_failed = False  # the last step's extraction did not happen
-        self._flow = settings.flows[0]
+        self._flow: PreparedFlow = settings.flows[0] if settings.flows else None  # type: ignore[assignment]
         self._step = 0
         self._paced = False
         self._iteration_started = 0.0
         self._on_iteration_done: Callable[[], None] | None = None
         self._step_done_cb = self._step_done
         self._timer: asyncio.TimerHandle | None = None  # think time or pacing
+        # How the last request ended, for a Python scenario's Response.
+        self.last_status = 0
+        self.last_error: ErrorKind | None = None
+        self.last_latency_ns = 0
 
     # -- iterations -------------------------------------------------------------------------
     def start_iteration(
@@ -217,9 +232,16 @@ class VirtualUser:
 
     # -- the request cycle ----------------------------------------------------------------
     def exchange(
-        self, endpoint: Endpoint, intended_ns: int | None, on_done: Callable[[], None]
+        self,
+        endpoint: Endpoint,
+        intended_ns: int | None,
+        on_done: Callable[[], None],
+        payload: bytes | None = None,
     ) -> None:
-        """Send `endpoint`'s request now; record it and call `on_done()` when it ends."""
+        """Send `endpoint`'s request now; record it and call `on_done()` when it ends.
+
+        `payload`: bytes to send instead of the endpoint's own (a Python scenario's).
+        """
         settings = self._settings
         start_ns = _monotonic_ns()
         if intended_ns is None:
@@ -232,7 +254,10 @@ class VirtualUser:
             settings.recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
         self._endpoint = endpoint
         # Templated requests are rendered now, with this user's variables; others are bytes.
-        payload = endpoint.payload if endpoint.render is None else endpoint.render(self.variables)
+        if payload is None:
+            payload = (
+                endpoint.payload if endpoint.render is None else endpoint.render(self.variables)
+            )
         if self.cookies is not None:
             line = self.cookies.header(endpoint.origin)
             if line:
@@ -240,7 +265,9 @@ class VirtualUser:
                 payload = payload[:at] + line + payload[at:]
         self._payload = payload
         capture = self._capture
-        if capture is not None and (self.cookies is not None or endpoint.reads_response):
+        if capture is not None and (
+            self.cookies is not None or endpoint.reads_response or self._settings.capture_all
+        ):
             capture.keep_body = endpoint.keep_body
             self._capturing = capture
         else:
@@ -393,6 +420,9 @@ class VirtualUser:
         end_ns: int = 0,
     ) -> None:
         end_ns = end_ns or _monotonic_ns()
+        self.last_status = status
+        self.last_error = error
+        self.last_latency_ns = end_ns - self._intended_ns
         settings = self._settings
         settings.recorder.record(
             self._endpoint.index,
@@ -410,6 +440,16 @@ class VirtualUser:
         self._on_done = None
         if on_done is not None:
             on_done()
+
+    def ensure_origin(self, origin: int) -> None:
+        """Make room for a connection to `origin` (a Python scenario finds them as it runs)."""
+        if origin >= len(self._conns):
+            self._conns.extend([None] * (origin + 1 - len(self._conns)))
+
+    @property
+    def capture(self) -> ResponseCapture | None:
+        """The last response's head and body, when they were kept."""
+        return self._capturing
 
     def close(self) -> None:
         """Abandon any request in flight (unrecorded) or pause, and drop the connections."""

@@ -10,6 +10,8 @@ import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -25,6 +27,9 @@ from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.recorder import IntervalRecorder
 from loadlens.metrics.snapshot import HealthSample, Snapshot
 from loadlens.scenario.model import LoadSpec, Scenario
+
+if TYPE_CHECKING:
+    from loadlens.scripting.script_runner import ScriptPlan
 
 __all__ = ["Ready", "Start", "Stop", "WorkerDone", "raise_open_file_limit", "worker_process"]
 
@@ -97,6 +102,7 @@ class _Worker:
         self.control: asyncio.Queue[Start | Stop] = asyncio.Queue()
         self.cut_short = asyncio.Event()  # set by an interrupting Stop, even mid-drain
         self.cpu = CpuMeter()
+        self.script: ScriptPlan | None = None
 
     def _on_control(self) -> None:
         try:
@@ -111,7 +117,10 @@ class _Worker:
         loop = asyncio.get_running_loop()
         scenario = self.scenario
         flows = prepare_flows(scenario)
-        tls = any(step.endpoint.tls for flow in flows for step in flow.steps)
+        # (A Python scenario's URLs are only known as it runs.)
+        tls = scenario.script is not None or any(
+            step.endpoint.tls for flow in flows for step in flow.steps
+        )
         ssl_context = make_ssl_context(scenario.insecure) if tls else None
         loop.add_reader(self.conn.fileno(), self._on_control)
         # The hot path allocates by the hundred thousand a second and frees by reference
@@ -138,14 +147,16 @@ class _Worker:
             dict(scenario.variables),
             cookies=scenario.cookies,
             feeders=[Feeder(source, self.index, self.count) for source in scenario.data],
+            capture_all=scenario.script is not None,
         )
+        self.script = self._script_plan(recorder)
         load = scenario.load
         max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None
         if max_users is not None:
             max_users = share(max_users, self.index, self.count)
         await clock.sleep_until(0.0)
         async with asyncio.TaskGroup() as tasks:
-            ctx = RunContext(clock, self.index, self.count, settings, tasks, max_users)
+            ctx = RunContext(clock, self.index, self.count, settings, tasks, max_users, self.script)
             recorder.gauges = lambda: (ctx.users, ctx.in_flight)
             lag = LoopLagProbe()
             shipper = tasks.create_task(self._ship_every_second(clock, recorder, ctx, lag))
@@ -168,6 +179,28 @@ class _Worker:
         with contextlib.suppress(OSError, ValueError):
             loop.remove_reader(self.conn.fileno())
         self.conn.send(WorkerDone(self.index, ctx.connections_opened, interrupted, ended_ns))
+
+    def _script_plan(self, recorder: IntervalRecorder) -> ScriptPlan | None:
+        """A Python scenario's flows, imported in this process (or kept from before fork)."""
+        scenario = self.scenario
+        if scenario.script is None:
+            return None
+        # Imported here: a YAML run never loads the scripting machinery.
+        from loadlens.scripting.script_loader import import_script
+        from loadlens.scripting.script_runner import ScriptPlan
+        from loadlens.scripting.session import ScriptRuntime
+
+        _, flows, on_start = import_script(Path(scenario.script))
+        runtime = ScriptRuntime(recorder, scenario.base_url)
+        return ScriptPlan(
+            scenario.script,
+            flows,
+            on_start,
+            runtime,
+            dict(scenario.headers),
+            self.index,
+            self.count,
+        )
 
     async def _listen(self, driver: asyncio.Task[None]) -> None:
         while True:
@@ -217,6 +250,13 @@ class _Worker:
                 final=final and last,
             )
             snapshot.health.schedule_lag = schedule_lag.to_data()
+            if self.script is not None:
+                runtime = self.script.runtime
+                snapshot.endpoint_names = runtime.endpoint_names[: len(endpoints)]
+                snapshot.check_names = runtime.check_names[: len(checks) // 2]
+                if last:
+                    snapshot.script_errors = dict(self.script.errors)
+                    self.script.errors.clear()
             if last:
                 snapshot.iterations, ctx.iterations = ctx.iterations, 0
                 snapshot.dropped, ctx.dropped = ctx.dropped, 0

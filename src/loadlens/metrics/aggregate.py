@@ -90,9 +90,12 @@ class RunAggregator:
     def __init__(
         self, endpoints: list[EndpointInfo], workers: int, checks: tuple[str, ...] = ()
     ) -> None:
-        self.endpoints = endpoints
-        self.check_names = checks
+        self.endpoints = list(endpoints)
+        self._endpoint_index = {info.name: i for i, info in enumerate(self.endpoints)}
+        self.check_names = list(checks)
+        self._check_index = {name: i for i, name in enumerate(self.check_names)}
         self.check_counts = [0] * (2 * len(checks))  # passes at 2i, fails at 2i + 1
+        self.script_errors: dict[str, int] = {}
         self._pending: dict[int, list[Snapshot]] = {}
         self._active = set(range(workers))
         self._per_endpoint = [_Counts() for _ in endpoints]
@@ -130,12 +133,42 @@ class RunAggregator:
             done.append(self._merge(second, self._pending.pop(second)))
         return done
 
+    def _endpoint(self, name: str, method: str, url: str) -> int:
+        """The index of endpoint `name`, registering it when first seen."""
+        index = self._endpoint_index.get(name)
+        if index is None:
+            index = self._endpoint_index[name] = len(self.endpoints)
+            self.endpoints.append(EndpointInfo(name, method, url))
+            self._per_endpoint.append(_Counts())
+            self._endpoint_timelines.append([])
+        return index
+
+    def _check(self, name: str) -> int:
+        index = self._check_index.get(name)
+        if index is None:
+            index = self._check_index[name] = len(self.check_names)
+            self.check_names.append(name)
+            self.check_counts += [0, 0]
+        return index
+
+    def _parts(self, snap: Snapshot) -> list[tuple[int, EndpointSnapshot]]:
+        """(run-wide endpoint index, its part) for each endpoint of a worker's second."""
+        if snap.endpoint_names is None:
+            return list(enumerate(snap.endpoints))
+        return [
+            (self._endpoint(*info), part)
+            for info, part in zip(snap.endpoint_names, snap.endpoints, strict=True)
+        ]
+
     def _merge(self, second: int, snapshots: list[Snapshot]) -> TimelinePoint:
         this_second = _Counts()
+        by_endpoint: dict[int, list[EndpointSnapshot]] = {}
+        for snap in snapshots:
+            for index, part in self._parts(snap):
+                by_endpoint.setdefault(index, []).append(part)
         for index, counts in enumerate(self._per_endpoint):
             ep_second = _Counts()
-            for snap in snapshots:
-                part = snap.endpoints[index]
+            for part in by_endpoint.get(index, ()):
                 ep_second.add_counts(part)
                 if part.latency is not None:
                     ep_second.latency.merge(part.latency)
@@ -173,8 +206,12 @@ class RunAggregator:
             self.cpu_by_worker.setdefault(snap.worker, []).append(snap.health.cpu_percent)
             self.iterations += snap.iterations
             self.dropped += snap.dropped
+            for error, n in snap.script_errors.items():
+                self.script_errors[error] = self.script_errors.get(error, 0) + n
+            names = snap.check_names
             for i, n in enumerate(snap.checks):
-                self.check_counts[i] += n
+                slot = i if names is None else 2 * self._check(names[i // 2]) + i % 2
+                self.check_counts[slot] += n
         self.loop_lag.merge(second_lag)
         self.schedule_lag.merge(second_schedule)
         self.generator.append(

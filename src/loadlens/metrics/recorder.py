@@ -124,6 +124,18 @@ class IntervalRecorder:
             interval.failures += 1
             interval.errors[error] = interval.errors.get(error, 0) + 1
 
+    def add_endpoint(self) -> int:
+        """Count a further endpoint (a Python scenario names them as it runs); its index."""
+        self._endpoints += 1
+        self._current.append(_EndpointInterval())
+        return self._endpoints - 1
+
+    def add_check(self) -> int:
+        """Count a further check; its index."""
+        self._checks += 1
+        self.check_counts += [0, 0]
+        return self._checks - 1
+
     def check_counts_at(self, end_ns: int) -> list[int]:
         """The check counters of the second `end_ns` falls in: passes of check i at 2i,
         fails at 2i + 1 (the caller adds to them directly: several checks per response)."""

@@ -157,6 +157,8 @@ class RunResult(_Model):
     totals: Totals
     endpoints: list[EndpointResult]
     checks: list[dict[str, Any]] = Field(default_factory=list)
+    # A Python scenario's exceptions, by `file:line: Type: message`: each ended an iteration.
+    script_errors: dict[str, int] = Field(default_factory=dict)
     thresholds: list[ThresholdResult] = Field(default_factory=list)
     timeline: list[TimelinePoint] = Field(default_factory=list)
     monitors: dict[str, Any] = Field(default_factory=dict)

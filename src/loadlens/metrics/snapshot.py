@@ -45,4 +45,9 @@ class Snapshot:
     dropped: int = 0
     health: HealthSample = field(default_factory=HealthSample)
     checks: list[int] = field(default_factory=list)  # check i: passes at 2i, fails at 2i + 1
+    # What `endpoints[i]` and check i are: a Python scenario names them as it runs, so
+    # workers number them in their own order and the coordinator matches them by name.
+    endpoint_names: list[tuple[str, str, str]] | None = None  # (name, method, url)
+    check_names: list[str] | None = None
+    script_errors: dict[str, int] = field(default_factory=dict)  # Python scenario exceptions
     final: bool = False

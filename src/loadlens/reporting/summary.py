@@ -108,6 +108,11 @@ def render_summary(result: RunResult, console: Console) -> None:
                 f"{rate:.2%}" if judged else "-",
             )
         parts += [Text(), checks]
+    if result.script_errors:
+        parts += [Text(), Text("errors in the scenario script (each ended an iteration)",
+                               style="bold red")]  # fmt: skip
+        for error, count in result.script_errors.items():
+            parts.append(Text(f"  {count:,} × {error}", style="red"))
     if result.capacity:
         cap = result.capacity
         parts += [

@@ -29,7 +29,7 @@ from loadlens.scenario.templating import (
 from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import Located, SourceError, read_yaml
 
-__all__ = ["LOAD_FLAG_FIELDS", "is_scenario_file", "load_scenario_file"]
+__all__ = ["LOAD_FLAG_FIELDS", "is_scenario_file", "load_scenario_file", "merge_load_flags"]
 
 # The RunFlags fields a scenario file's `load` section may set (flags override them).
 LOAD_FLAG_FIELDS = (
@@ -40,7 +40,9 @@ LOAD_FLAG_FIELDS = (
 
 def is_scenario_file(target: str) -> bool:
     """Whether `loadlens run TARGET` names a scenario file rather than a URL."""
-    return target.endswith((".yaml", ".yml")) or ("://" not in target and Path(target).is_file())
+    return target.endswith((".yaml", ".yml", ".py")) or (
+        "://" not in target and Path(target).is_file()
+    )
 
 
 def _key(path: tuple[str | int, ...]) -> str:
@@ -284,7 +286,8 @@ def _data(spec: ScenarioFile, located: Located, base: Path) -> tuple[DataSource,
     return tuple(sources)
 
 
-def _load_flags(load: FileLoad, overrides: RunFlags) -> RunFlags:
+def merge_load_flags(load: FileLoad, overrides: RunFlags) -> RunFlags:
+    """The file's load section under the command line's flags (a flag wins)."""
     values: dict[str, Any] = {}
     for name in LOAD_FLAG_FIELDS:
         if name in ("rate_stages",):
@@ -335,7 +338,7 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
                 located.file, located.line_of(("thresholds", i)), f"thresholds[{i}]", str(err)
             ) from None
     flows = _flows(spec, located, known)
-    flags = _load_flags(spec.load, overrides or RunFlags(target=str(path)))
+    flags = merge_load_flags(spec.load, overrides or RunFlags(target=str(path)))
     try:
         load = build_load(flags)
     except InputError as err:

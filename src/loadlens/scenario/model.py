@@ -164,7 +164,8 @@ class Scenario(BaseModel):
 
     name: str = "run"
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    flows: tuple[Flow, ...] = Field(min_length=1)
+    flows: tuple[Flow, ...] = ()
+    script: str | None = None  # a Python scenario's file: its @flow functions are the flows
     load: LoadSpec
     timeout: float = Field(default=10.0, gt=0, description="whole-request timeout, seconds")
     connect_timeout: float = Field(default=5.0, gt=0, description="TCP+TLS connect, seconds")
@@ -174,6 +175,14 @@ class Scenario(BaseModel):
     graceful_stop: float = Field(default=10.0, ge=0, description="wait for in-flight, seconds")
     cookies: bool = False  # keep a cookie jar per user
     data: tuple[DataSource, ...] = ()
+    base_url: str | None = None  # what a Python scenario's relative paths are joined to
+    headers: tuple[tuple[str, str], ...] = ()  # a Python scenario's default headers
+
+    @model_validator(mode="after")
+    def _flows_or_script(self) -> Scenario:
+        if not self.flows and self.script is None:
+            raise ValueError("a scenario needs at least one flow (or a Python script)")
+        return self
 
     @property
     def requests(self) -> tuple[RequestSpec, ...]:
