@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -88,6 +89,7 @@ def cli() -> None:
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the RunResult JSON here."
 )
 @click.option("--name", help="A name for this run.")
+@click.option("--base-url", help="Scenario files: send to this base URL instead of the file's.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     target: str,
@@ -146,6 +148,8 @@ def _load_file(flags: RunFlags) -> Scenario:
                           ("--body", flags.body)):  # fmt: skip
         if value:
             raise InputError(f"{option} applies to a URL; a scenario file sets its own requests")
+    if flags.base_url is not None and urlsplit(flags.base_url).scheme not in ("http", "https"):
+        raise InputError(f"--base-url {flags.base_url!r}: expected an http:// or https:// URL")
     try:
         return _read_scenario(Path(flags.target), flags)
     except SourceError as e:

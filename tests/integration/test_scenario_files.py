@@ -224,7 +224,10 @@ def test_init_writes_a_scenario_that_validates(loadlens: LoadlensRunner, tmp_pat
     assert check.returncode == 0, check.stderr
 
 
-@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")), ids=str)
+EXAMPLES = sorted([*(REPO / "examples").glob("*.yaml"), *(REPO / "examples").glob("*.py")])
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_validates(loadlens: LoadlensRunner, example: Path) -> None:
     proc = _cli(loadlens, "validate", str(example))
     assert proc.returncode == 0, proc.stderr

@@ -38,6 +38,10 @@ LOAD_FLAG_FIELDS = (
 )  # fmt: skip
 
 
+# Flags that say which load model runs: given, they replace the file's model entirely.
+_MODEL_FLAGS = frozenset({"rate", "rate_stages", "stages", "users", "iterations", "step"})
+
+
 def is_scenario_file(target: str) -> bool:
     """Whether `loadlens run TARGET` names a scenario file rather than a URL."""
     return target.endswith((".yaml", ".yml", ".py")) or (
@@ -305,7 +309,7 @@ def merge_load_flags(load: FileLoad, overrides: RunFlags) -> RunFlags:
         values["rate_stages" if is_rate else "stages"] = stages
     # A flag on the command line wins over the file, for that key and any it conflicts with.
     flagged = {n for n in LOAD_FLAG_FIELDS if getattr(overrides, n) is not None}
-    if flagged & {"rate", "rate_stages", "stages", "users", "iterations", "step"}:
+    if flagged & _MODEL_FLAGS:
         for name in ("rate", "rate_stages", "stages", "users", "iterations", "step", "max_users"):
             values.pop(name, None)
     merged: dict[str, Any] = {
@@ -325,6 +329,8 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         spec = ScenarioFile.model_validate(located.data)
     except ValidationError as e:
         raise _explain(dict(e.errors()[0]), located) from None  # the first problem, precisely
+    if overrides is not None and overrides.base_url:
+        spec = spec.model_copy(update={"base_url": overrides.base_url})
     data = _data(spec, located, path.parent)
     known = set(spec.variables) | {column for source in data for column in source.columns}
     extracted = {name for step in _all_steps(spec) for name in step.extract}
@@ -343,7 +349,11 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         load = build_load(flags)
     except InputError as err:
         raise SourceError(located.file, located.line_of(("load",)), "load", str(err)) from None
-    if spec.load.executor and load.executor != spec.load.executor:
+    # (A flag that picks the model on the command line replaces the file's `executor` too.)
+    chosen_by_flags = overrides is not None and any(
+        getattr(overrides, n) is not None for n in _MODEL_FLAGS
+    )
+    if spec.load.executor and load.executor != spec.load.executor and not chosen_by_flags:
         raise SourceError(
             located.file, located.line_of(("load", "executor")), "load.executor",
             f"says {spec.load.executor!r} but its keys describe {load.executor!r}; "

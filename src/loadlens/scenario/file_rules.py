@@ -6,6 +6,7 @@ with its file, line and key before any request is sent.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -98,6 +99,11 @@ def status_ranges(value: int | str | list[int | str], located: Located, where: W
     return ranges
 
 
+def _json_text(value: Any) -> str:
+    """A value as the check's name shows it: text in quotes, the rest as JSON."""
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
 def _status_name(value: Any) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
@@ -122,28 +128,33 @@ def checks_of(
         add("max-latency", f"latency <= {checks.max_latency * 1000:g}ms",
             value=checks.max_latency * 1000)  # fmt: skip
     if checks.body_contains is not None:
-        add("body-contains", f"body contains {checks.body_contains!r}",
+        add("body-contains", f"body contains '{checks.body_contains}'",
             value=checks.body_contains)  # fmt: skip
     if checks.body_matches is not None:
         _regex(checks.body_matches, located, (*at, "body_matches"))
-        add("body-matches", f"body matches {checks.body_matches!r}", value=checks.body_matches)
+        add("body-matches", f"body matches '{checks.body_matches}'", value=checks.body_matches)
     for name, header in checks.headers.items():
         if header.equals is not None:
-            add("header-equals", f"{name} == {header.equals!r}", name, header.equals)
+            add("header-equals", f"{name} == '{header.equals}'", name, header.equals)
         elif header.contains is not None:
-            add("header-contains", f"{name} contains {header.contains!r}", name, header.contains)
+            add("header-contains", f"{name} contains '{header.contains}'", name, header.contains)
         else:
             assert header.matches is not None
             _regex(header.matches, located, (*at, "headers", name, "matches"))
-            add("header-matches", f"{name} matches {header.matches!r}", name, header.matches)
+            add("header-matches", f"{name} matches '{header.matches}'", name, header.matches)
     for i, check in enumerate(checks.json_checks):
         _json_path(check.path, located, (*at, "json", i, "path"))
         if check.matches is not None:
             _regex(check.matches, located, (*at, "json", i, "matches"))
-            add("json-matches", f"{check.path} matches {check.matches!r}", check.path,
+            add("json-matches", f"{check.path} matches '{check.matches}'", check.path,
                 check.matches)  # fmt: skip
         elif "equals" in check.model_fields_set:
-            add("json-equals", f"{check.path} == {check.equals!r}", check.path, check.equals)
+            add(
+                "json-equals",
+                f"{check.path} == {_json_text(check.equals)}",
+                check.path,
+                check.equals,
+            )
         elif check.exists is False:
             add("json-exists", f"{check.path} is absent", check.path, False)
         else:

@@ -61,6 +61,7 @@ class RunFlags:
     thresholds: list[str] = field(default_factory=list)
     abort_on_fail: bool = False
     name: str | None = None
+    base_url: str | None = None  # scenario files: replaces the file's base_url
 
 
 def _conflict(flags: RunFlags, a: str, b: str) -> None:
@@ -236,6 +237,8 @@ _LOAD_ADAPTER: TypeAdapter[LoadSpec] = TypeAdapter(LoadSpec)
 
 def scenario_from_flags(flags: RunFlags) -> Scenario:
     """Validate the flags into a Scenario; raises InputError saying which flag is wrong."""
+    if flags.base_url is not None:
+        raise InputError("--base-url applies to a scenario file; with a URL, give the URL")
     headers = _headers(flags.headers)
     body = _body(flags, headers)
     method = (flags.method or ("POST" if body is not None else "GET")).upper()

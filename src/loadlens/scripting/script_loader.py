@@ -155,6 +155,6 @@ def load_script(path: Path, overrides: RunFlags | None = None) -> Scenario:
         abort_on_fail=bool(overrides and overrides.abort_on_fail),
         graceful_stop=timeout,
         cookies=settings.defaults.cookies,
-        base_url=settings.base_url,
+        base_url=(overrides.base_url if overrides else None) or settings.base_url,
         headers=tuple(settings.defaults.headers.items()),
     )
