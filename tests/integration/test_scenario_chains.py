@@ -308,3 +308,44 @@ flows:
     assert login["errors"] == {"connect-refused": 6}
     assert result["endpoints"][1]["requests"] == 0  # never sent without a token
     assert result["checks"] == [{"name": "login: status 200", "passes": 0, "fails": 6}]
+
+
+ON_START = """
+base_url: {base}
+data:
+  users: {{file: users.csv, order: unique}}
+defaults:
+  auth: {{bearer: "{{{{ token }}}}"}}
+load: {{users: 4, iterations: 5}}
+on_start:
+  - name: login
+    method: POST
+    path: /login
+    auth: none
+    json: {{username: "{{{{ users.username }}}}", password: "{{{{ users.password }}}}"}}
+    extract: {{token: {{json: $.token}}}}
+flows:
+  - name: browse
+    steps:
+      - {{name: list, path: /items, checks: {{status: 200}}}}
+      - {{name: detail, path: /items/7, checks: {{status: 200}}}}
+"""
+
+
+def test_on_start_logs_each_user_in_once_and_retries_until_it_works(
+    loadlens: LoadlensRunner, shop: tuple[ShopApp, str], tmp_path: Path
+) -> None:
+    app, base = shop
+    # user4's password is wrong: its on_start fails every time and it never browses.
+    _users_csv(tmp_path, ["user1", "user2", "user3", "user4"], bad=frozenset({"user4"}))
+    run = loadlens.run(_scenario(tmp_path, ON_START.format(base=base)), timeout=60)
+    assert run.returncode == 0, run.describe()
+    result = check_result(run.result)
+    assert app.logins == {"user1": 1, "user2": 1, "user3": 1}
+    assert app.rejected == {"login": 5}  # one try per iteration for user4
+    endpoints = {e["name"]: e for e in result["endpoints"]}
+    assert [e["name"] for e in result["endpoints"]] == ["login", "list", "detail"]
+    assert endpoints["login"]["requests"] == 8
+    assert endpoints["list"]["requests"] == endpoints["detail"]["requests"] == 15
+    assert app.served["items"] == app.served["item"] == 15
+    assert result["totals"]["iterations"] == 20

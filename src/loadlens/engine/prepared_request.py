@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from loadlens import __version__
 from loadlens.engine.response_rules import StepRules
-from loadlens.scenario.model import RequestSpec, Scenario
+from loadlens.scenario.model import Flow, RequestSpec, Scenario
 from loadlens.scenario.templating import Template, TemplateError, compile_template, has_template
 
 __all__ = [
@@ -316,8 +316,10 @@ def known_variables(scenario: Scenario) -> set[str]:
     return known
 
 
-def prepare_flows(scenario: Scenario, *, resolve: bool = True) -> list[PreparedFlow]:
-    """Every flow with its steps' requests encoded and hosts resolved."""
+def prepare_flows(
+    scenario: Scenario, *, resolve: bool = True
+) -> tuple[list[PreparedFlow], PreparedFlow | None]:
+    """Every flow (and the on_start steps) with requests encoded and hosts resolved."""
     endpoints = iter(
         prepare(
             scenario.requests,
@@ -326,8 +328,8 @@ def prepare_flows(scenario: Scenario, *, resolve: bool = True) -> list[PreparedF
             check_index={name: i for i, name in enumerate(scenario.checks)},
         )
     )
-    flows = []
-    for flow in scenario.flows:
+
+    def prepared(flow: Flow) -> PreparedFlow:
         steps = tuple(
             PreparedStep(
                 next(endpoints),
@@ -335,5 +337,8 @@ def prepare_flows(scenario: Scenario, *, resolve: bool = True) -> list[PreparedF
             )
             for step in flow.steps
         )
-        flows.append(PreparedFlow(flow.name, flow.weight, steps, flow.pacing))
-    return flows
+        return PreparedFlow(flow.name, flow.weight, steps, flow.pacing)
+
+    # The order of Scenario.requests: on_start's steps first.
+    on_start = prepared(scenario.on_start) if scenario.on_start is not None else None
+    return [prepared(flow) for flow in scenario.flows], on_start

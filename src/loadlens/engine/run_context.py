@@ -65,7 +65,10 @@ class RunContext:
         # bare callback chains.
         self._single_request = (
             flows[0].steps[0].endpoint
-            if len(flows) == 1 and flows[0].is_single_request and not settings.feeders
+            if len(flows) == 1
+            and flows[0].is_single_request
+            and not settings.feeders
+            and settings.on_start is None
             else None
         )  # (a Python scenario has no flows: None)
         self.data_exhausted = asyncio.Event()  # a feeder said stop: the worker ends its run

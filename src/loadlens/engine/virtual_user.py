@@ -48,6 +48,7 @@ class UserSettings:
         "flows",
         "in_flight",
         "loop",
+        "on_start",
         "recorder",
         "ssl_context",
         "timeout",
@@ -67,15 +68,20 @@ class UserSettings:
         cookies: bool = False,
         feeders: list[Feeder] | None = None,
         capture_all: bool = False,
+        on_start: PreparedFlow | None = None,
     ) -> None:
         self.loop = loop
+        self.on_start = on_start  # steps each user runs once, before its first iteration
         self.capture_all = capture_all  # a Python scenario reads every response
         self.variables = variables or {}
         self.cookies = cookies
         self.feeders = feeders or []
         self.flows = flows
         self.cum_weights = list(itertools.accumulate(f.weight for f in flows))
-        self.endpoints = [step.endpoint for flow in flows for step in flow.steps]
+        self.endpoints = [
+            step.endpoint for flow in [*flows, *([on_start] if on_start else [])]
+            for step in flow.steps
+        ]  # fmt: skip
         self.recorder = recorder
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -110,6 +116,7 @@ class VirtualUser:
         "_start_ns",
         "_step",
         "_step_done_cb",
+        "_then",
         "_timer",
         "connections_opened",
         "cookies",
@@ -117,6 +124,7 @@ class VirtualUser:
         "last_error",
         "last_latency_ns",
         "last_status",
+        "started",
         "variables",
     )
 
@@ -152,6 +160,8 @@ class VirtualUser:
         self._on_iteration_done: Callable[[], None] | None = None
         self._step_done_cb = self._step_done
         self._timer: asyncio.TimerHandle | None = None  # think time or pacing
+        self.started = False  # its on_start steps have succeeded
+        self._then: tuple[PreparedFlow, bool, Callable[[], None]] | None = None
         # How the last request ended, for a Python scenario's Response.
         self.last_status = 0
         self.last_error: ErrorKind | None = None
@@ -177,13 +187,33 @@ class VirtualUser:
             feeder.fill(self.variables)
         flows = settings.flows
         flow = flows[0] if len(flows) == 1 else _choose(flows, cum_weights=settings.cum_weights)[0]
+        if settings.on_start is not None and not self.started:
+            # The user's on_start steps come first (a login), until they succeed once.
+            self._then = (flow, paced, on_done)
+            self._run_flow(settings.on_start, intended_ns, False, self._on_start_done)
+        else:
+            self._run_flow(flow, intended_ns, paced, on_done)
+
+    def _run_flow(
+        self, flow: PreparedFlow, intended_ns: int | None, paced: bool, on_done: Callable[[], None]
+    ) -> None:
         self._flow = flow
         self._step = 0
         self._paced = paced
         if paced and flow.pacing is not None:
-            self._iteration_started = settings.loop.time()
+            self._iteration_started = self._settings.loop.time()
         self._on_iteration_done = on_done
         self.exchange(flow.steps[0].endpoint, intended_ns, self._step_done_cb)
+
+    def _on_start_done(self) -> None:
+        assert self._then is not None
+        flow, paced, on_done = self._then
+        self._then = None
+        if self.extract_failed:
+            on_done()  # no session to go on with: the next iteration tries on_start again
+            return
+        self.started = True
+        self._run_flow(flow, None, paced, on_done)
 
     async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
         """`start_iteration` as a coroutine."""
@@ -457,6 +487,7 @@ class VirtualUser:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._then = None
         if self._on_done is not None:
             self._on_done = None
             self._settings.in_flight -= 1

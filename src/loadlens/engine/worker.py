@@ -116,11 +116,12 @@ class _Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         scenario = self.scenario
-        flows = prepare_flows(scenario)
+        flows, on_start = prepare_flows(scenario)
         # (A Python scenario's URLs are only known as it runs.)
         tls = scenario.script is not None or any(
-            step.endpoint.tls for flow in flows for step in flow.steps
-        )
+            step.endpoint.tls for flow in [*flows, *([on_start] if on_start else [])]
+            for step in flow.steps
+        )  # fmt: skip
         ssl_context = make_ssl_context(scenario.insecure) if tls else None
         loop.add_reader(self.conn.fileno(), self._on_control)
         # The hot path allocates by the hundred thousand a second and frees by reference
@@ -148,6 +149,7 @@ class _Worker:
             cookies=scenario.cookies,
             feeders=[Feeder(source, self.index, self.count) for source in scenario.data],
             capture_all=scenario.script is not None,
+            on_start=on_start,
         )
         self.script = self._script_plan(recorder)
         load = scenario.load

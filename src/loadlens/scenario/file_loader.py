@@ -253,6 +253,8 @@ def _steps(
 
 
 def _flows(spec: ScenarioFile, located: Located, known: set[str]) -> tuple[Flow, ...]:
+    # What on_start extracts, every flow may use: it ran (and succeeded) first.
+    known = known | {name for step in spec.on_start or () for name in step.extract}
     if spec.requests is not None:
         # A weighted set of requests: each iteration picks one, as a one-step flow (so what
         # one request extracts cannot feed another: use a flow for a chain).
@@ -334,7 +336,7 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
     data = _data(spec, located, path.parent)
     known = set(spec.variables) | {column for source in data for column in source.columns}
     extracted = {name for step in _all_steps(spec) for name in step.extract}
-    for section in ("requests", "flows", "defaults"):
+    for section in ("on_start", "requests", "flows", "defaults"):
         _check_templates(located.data.get(section), (section,), located, known | extracted)
     for i, expression in enumerate(spec.thresholds):
         try:
@@ -344,6 +346,11 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
                 located.file, located.line_of(("thresholds", i)), f"thresholds[{i}]", str(err)
             ) from None
     flows = _flows(spec, located, known)
+    on_start = (
+        Flow(name="on_start", steps=_steps(spec.on_start, spec, ("on_start",), located, known))
+        if spec.on_start is not None
+        else None
+    )
     flags = merge_load_flags(spec.load, overrides or RunFlags(target=str(path)))
     try:
         load = build_load(flags)
@@ -383,10 +390,12 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         graceful_stop=timeout,
         cookies=spec.defaults.cookies,
         data=data,
+        on_start=on_start,
     )
 
 
 def _all_steps(spec: ScenarioFile) -> list[FileStep]:
+    steps = list(spec.on_start or ())
     if spec.requests is not None:
-        return list(spec.requests)
-    return [step for flow in spec.flows or () for step in flow.steps]
+        return steps + list(spec.requests)
+    return steps + [step for flow in spec.flows or () for step in flow.steps]

@@ -231,6 +231,7 @@ class ScenarioFile(_Strict):
     defaults: FileDefaults = Field(default_factory=FileDefaults)
     load: FileLoad = Field(default_factory=FileLoad)
     thresholds: list[str] = Field(default_factory=list)
+    on_start: list[FileStep] | None = Field(default=None, min_length=1)
     requests: list[FileStep] | None = Field(default=None, min_length=1)
     flows: list[FileFlow] | None = Field(default=None, min_length=1)
 

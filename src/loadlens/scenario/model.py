@@ -165,6 +165,7 @@ class Scenario(BaseModel):
     name: str = "run"
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     flows: tuple[Flow, ...] = ()
+    on_start: Flow | None = None  # steps each user runs once, before its first iteration
     script: str | None = None  # a Python scenario's file: its @flow functions are the flows
     load: LoadSpec
     timeout: float = Field(default=10.0, gt=0, description="whole-request timeout, seconds")
@@ -186,8 +187,9 @@ class Scenario(BaseModel):
 
     @property
     def requests(self) -> tuple[RequestSpec, ...]:
-        """Every step's request, flow by flow, in order."""
-        return tuple(step.request for flow in self.flows for step in flow.steps)
+        """Every step's request: on_start's, then flow by flow, in order."""
+        flows = (self.on_start, *self.flows) if self.on_start is not None else self.flows
+        return tuple(step.request for flow in flows for step in flow.steps)
 
     @property
     def endpoints(self) -> tuple[RequestSpec, ...]:
