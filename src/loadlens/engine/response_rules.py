@@ -158,7 +158,9 @@ def _compile_check(spec: CheckSpec, known: Iterable[str]) -> _Test:
 
     if kind == "header-matches":
         header_pattern = re.compile(str(value))
-        return lambda r, _s, _l, _v: header_pattern.search(header_value(r) or "") is not None
+        return lambda r, _s, _l, _v: (
+            (found := header_value(r)) is not None and header_pattern.search(found) is not None
+        )
     text = _expected(value, known)
     if kind == "header-equals":
         return lambda r, _s, _l, v: header_value(r) == text(v)

@@ -241,10 +241,11 @@ def _steps(
     where: tuple[str | int, ...],
     located: Located,
     known: set[str],
+    first: int = 0,
 ) -> tuple[Step, ...]:
     known = set(known)
     out = []
-    for s, step in enumerate(steps):
+    for s, step in enumerate(steps, start=first):
         request = _request(step, spec, (*where, s), located)
         _used_before_defined(request, known, located, (*where, s))
         known.update(e.variable for e in request.extract)
@@ -260,7 +261,7 @@ def _flows(spec: ScenarioFile, located: Located, known: set[str]) -> tuple[Flow,
         # one request extracts cannot feed another: use a flow for a chain).
         return tuple(
             Flow(name=f"request {i + 1}", weight=step.weight,
-                 steps=_steps([step], spec, ("requests",), located, known)[:1])
+                 steps=_steps([step], spec, ("requests",), located, known, first=i))
             for i, step in enumerate(spec.requests)
         )  # fmt: skip
     assert spec.flows is not None
