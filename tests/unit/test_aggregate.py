@@ -74,3 +74,27 @@ def test_recorder_puts_each_request_in_the_second_it_ended() -> None:
     # A reset has no latency; a timeout is timed (at least that long).
     assert last.latency is not None and last.latency.count == 1
     assert seconds[0][3] == (3, 1)
+
+
+def test_named_endpoints_and_checks_merge_by_name_whatever_each_worker_numbered_them() -> None:
+    # A Python scenario: workers meet endpoints and checks in their own order.
+    agg = RunAggregator([], workers=2)
+    a, b = _snapshot(0, 0, [1.0]), _snapshot(1, 0, [2.0, 3.0])
+    a.endpoints.append(_snapshot(0, 0, [4.0]).endpoints[0])
+    a.endpoint_names = [("login", "POST", "u/login"), ("list", "GET", "u/items")]
+    a.check_names, a.checks = ["ok", "fast"], [3, 1, 2, 0]
+    b.endpoint_names = [("list", "GET", "u/items")]
+    b.check_names, b.checks = ["fast"], [5, 5]
+    b.script_errors = {"f.py:3: KeyError: 'x'": 2}
+    agg.add(a)
+    agg.add(b)
+    results = {e.name: e for e in agg.endpoint_results(1.0)}
+    assert [e.name for e in agg.endpoint_results(1.0)] == ["login", "list"]
+    assert results["login"].requests == 1
+    assert results["list"].requests == 3 and results["list"].latency.max == pytest.approx(4.0, 0.01)
+    assert agg.checks() == [
+        {"name": "ok", "passes": 3, "fails": 1},
+        {"name": "fast", "passes": 7, "fails": 5},
+    ]
+    assert agg.totals(1.0).checks_passed == 10 and agg.totals(1.0).checks_failed == 6
+    assert agg.script_errors == {"f.py:3: KeyError: 'x'": 2}

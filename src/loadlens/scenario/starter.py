@@ -23,6 +23,14 @@ load:                    # any flag of `loadlens run` overrides the key it names
 thresholds:
   - p95<100ms
   - error_rate<1%
+  - checks>99%
+
+# on_start:              # steps each user runs once first, e.g. a login whose token later
+#   - name: login        # steps send as `auth: {bearer: "{{ token }}"}`
+#     method: POST
+#     path: /api/v1/login
+#     json: {username: ada, password: demo}
+#     extract: {token: {json: $.token}}
 
 flows:                   # each iteration a user runs one flow, picked by weight
   - name: browse
@@ -31,6 +39,9 @@ flows:                   # each iteration a user runs one flow, picked by weight
       - name: list users
         path: /api/v1/users
         query: {page: 1}
+        checks:          # a failed check fails the request, and is counted on its own
+          status: 200
+          json: [$.users]
       - name: health
         path: /health
         think_time: 0s
