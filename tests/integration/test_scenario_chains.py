@@ -281,6 +281,9 @@ requests:
     assert app.logins == {f"user{i}": 1 for i in range(1, 8)}
     assert result["totals"]["requests"] == 7
     assert run.elapsed < 15, run.describe()
+    assert result["generator"]["notes"] == [
+        "data 'users' ran out (on_exhausted: stop), so the run ended early"
+    ]
 
 
 def test_a_dead_target_fails_the_chain_step_without_a_crash(

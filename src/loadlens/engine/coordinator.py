@@ -247,6 +247,8 @@ class Coordinator:
                 elif isinstance(message, WorkerDone):
                     if message.error:
                         self.outcome.failures.append(f"worker {worker} failed: {message.error}")
+                    if message.note and message.note not in self.outcome.notes:
+                        self.outcome.notes.append(message.note)
                     self.outcome.connections_opened += message.connections_opened
                     self.outcome.interrupted_iterations += message.interrupted_iterations
                     self._last_end_ns = max(self._last_end_ns, message.ended_ns)

@@ -72,6 +72,7 @@ class RunContext:
             else None
         )  # (a Python scenario has no flows: None)
         self.data_exhausted = asyncio.Event()  # a feeder said stop: the worker ends its run
+        self.exhausted_source = ""
         self._all_done = asyncio.Event()
         self._all_done.set()
         self.stopping = False
@@ -118,8 +119,8 @@ class RunContext:
                 return
             try:
                 user.start_iteration(None, True, next_iteration)
-            except DataExhausted:
-                self.data_exhausted.set()
+            except DataExhausted as e:
+                self._exhausted(e)
                 if not finished.done():
                     finished.set_result(None)
 
@@ -178,8 +179,8 @@ class RunContext:
             return True
         try:
             user.start_iteration(intended_ns, False, on_done)
-        except DataExhausted:
-            self.data_exhausted.set()
+        except DataExhausted as e:
+            self._exhausted(e)
             self._busy.discard(user)
             self._release(user)
             self._settle()
@@ -199,6 +200,10 @@ class RunContext:
         self._busy.discard(user)
         self._release(user)
         self._settle()
+
+    def _exhausted(self, error: DataExhausted) -> None:
+        self.exhausted_source = error.source
+        self.data_exhausted.set()
 
     def _settle(self) -> None:
         if not self._running and not self._busy:

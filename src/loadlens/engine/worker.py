@@ -65,6 +65,7 @@ class WorkerDone:
     interrupted_iterations: int
     ended_ns: int = 0  # when its last iteration ended (CLOCK_MONOTONIC)
     error: str | None = None
+    note: str | None = None  # something the user should read, e.g. a data file ran out
 
 
 def raise_open_file_limit() -> None:
@@ -167,8 +168,13 @@ class _Worker:
             listener = tasks.create_task(self._listen(driver))
             exhausted = tasks.create_task(ctx.data_exhausted.wait())
             await asyncio.wait({driver, exhausted}, return_when=asyncio.FIRST_COMPLETED)
+            note = None
             if exhausted.done():
                 driver.cancel()  # a data file ran out and said stop: no new iterations
+                note = (
+                    f"data {ctx.exhausted_source!r} ran out (on_exhausted: stop), "
+                    "so the run ended early"
+                )
                 with contextlib.suppress(asyncio.CancelledError):
                     await driver
             exhausted.cancel()
@@ -180,7 +186,9 @@ class _Worker:
         self._ship(recorder, ctx, lag, self.cpu, final=True)
         with contextlib.suppress(OSError, ValueError):
             loop.remove_reader(self.conn.fileno())
-        self.conn.send(WorkerDone(self.index, ctx.connections_opened, interrupted, ended_ns))
+        self.conn.send(
+            WorkerDone(self.index, ctx.connections_opened, interrupted, ended_ns, note=note)
+        )
 
     def _script_plan(self, recorder: IntervalRecorder) -> ScriptPlan | None:
         """A Python scenario's flows, imported in this process (or kept from before fork)."""

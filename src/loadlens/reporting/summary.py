@@ -127,6 +127,10 @@ def render_summary(result: RunResult, console: Console) -> None:
         for th in result.thresholds:
             mark = Text("✓ ", style="green") if th.ok else Text("✗ ", style="red")
             parts.append(Text.assemble(mark, f"{th.expression}  (measured {th.value:.4g})"))
+    notes = [n for n in result.generator.get("notes", []) if not str(n).startswith("worker ")]
+    if notes:
+        parts.append(Text())
+        parts += [Text(f"note: {note}", style="yellow") for note in notes]
     verdict_style = {"valid": "green", "generator-bound": "red"}.get(result.verdict, "yellow")
     parts += [Text(), Text(f"verdict: {result.verdict}", style=f"bold {verdict_style}")]
     if result.verdict == "generator-bound":
