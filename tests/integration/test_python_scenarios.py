@@ -131,3 +131,53 @@ def test_a_bad_script_is_reported_with_its_line_and_exits_2(
         assert done.returncode == 2, done.stderr
         assert expected in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+STUCK = """
+from loadlens.scripting import Session, flow, on_start
+
+base_url = "{base}"
+load = {{"users": 2, "duration": "2s"}}
+
+
+@on_start
+async def login(s: Session) -> None:
+    await s.post("/login", json={{"username": "user1", "password": "wrong"}}, name="login")
+
+
+@flow
+async def never(s: Session) -> None:
+    await s.get("/items", name="list")
+"""
+
+BUSY = """
+from loadlens.scripting import Session, flow
+
+load = {{"users": 2, "duration": "2s"}}
+
+
+@flow
+async def no_request(s: Session) -> None:
+    return  # gives the loop nothing to wait for
+"""
+
+
+def test_a_failed_python_on_start_keeps_the_user_from_its_flows(
+    loadlens: LoadlensRunner, shop: tuple[ShopApp, str], tmp_path: Path
+) -> None:
+    app, base = shop
+    run = loadlens.run(_script(tmp_path, STUCK.format(base=base)), timeout=60)
+    result = check_result(run.result)
+    assert [e["name"] for e in result["endpoints"]] == ["login"]
+    assert app.served["items"] == 0 and app.rejected["items"] == 0
+
+
+def test_a_flow_that_awaits_nothing_does_not_freeze_the_worker(
+    loadlens: LoadlensRunner, tmp_path: Path
+) -> None:
+    run = loadlens.run(_script(tmp_path, BUSY.format()), timeout=60)
+    assert run.returncode in (0, 98), run.describe()  # a hot loop may well bind the CPU
+    result = check_result(run.result)
+    assert result["status"] == "completed"
+    assert result["totals"]["iterations"] > 0 and result["totals"]["requests"] == 0
+    assert run.elapsed < 20, run.describe()

@@ -352,3 +352,64 @@ def test_on_start_logs_each_user_in_once_and_retries_until_it_works(
     assert endpoints["list"]["requests"] == endpoints["detail"]["requests"] == 15
     assert app.served["items"] == app.served["item"] == 15
     assert result["totals"]["iterations"] == 20
+
+
+def test_a_check_on_a_value_the_step_failed_to_extract_fails_without_a_crash(
+    loadlens: LoadlensRunner, shop: tuple[ShopApp, str], tmp_path: Path
+) -> None:
+    _, base = shop
+    text = f"""
+base_url: {base}
+load: {{users: 2, iterations: 3}}
+on_start:
+  - name: login
+    method: POST
+    path: /login
+    json: {{username: user1, password: wrong}}
+    checks: {{status: 200}}
+flows:
+  - name: f
+    steps:
+      - name: login again
+        method: POST
+        path: /login
+        json: {{username: user2, password: wrong}}
+        extract: {{token: {{json: $.token}}}}
+        checks: {{body_contains: "{{{{ token }}}}", status: 401}}
+"""
+    run = loadlens.run(_scenario(tmp_path, text), timeout=60)
+    assert run.returncode == 0, run.describe()
+    result = check_result(run.result)
+    endpoints = {e["name"]: e for e in result["endpoints"]}
+    # on_start (a refused login, no extraction) fails every time: the flow never runs.
+    assert endpoints["login"]["requests"] == 6
+    assert endpoints["login"]["errors"] == {"check-failed": 6}
+    assert endpoints["login again"]["requests"] == 0
+    assert result["totals"]["iterations"] == 6
+
+
+def test_a_check_on_a_missing_extracted_value_counts_as_failed(
+    loadlens: LoadlensRunner, shop: tuple[ShopApp, str], tmp_path: Path
+) -> None:
+    _, base = shop
+    text = f"""
+base_url: {base}
+load: {{users: 2, iterations: 3}}
+requests:
+  - name: refused login
+    method: POST
+    path: /login
+    json: {{username: user2, password: wrong}}
+    extract: {{token: {{json: $.token}}}}
+    checks: {{body_contains: "{{{{ token }}}}", status: 401}}
+"""
+    run = loadlens.run(_scenario(tmp_path, text), timeout=60)
+    assert run.returncode == 0, run.describe()
+    result = check_result(run.result)
+    assert result["totals"]["requests"] == 6
+    assert result["totals"]["errors"] == {"check-failed": 6}
+    assert {c["name"]: (c["passes"], c["fails"]) for c in result["checks"]} == {
+        "refused login: status 401": (6, 0),
+        "refused login: body contains '{{ token }}'": (0, 6),
+    }
+    assert "Traceback" not in run.stderr

@@ -172,3 +172,11 @@ def test_the_cookie_jar_keeps_replaces_and_expires() -> None:
     assert jar.header(0) == b""
     jar.update(1, [b"c=5; Expires=Fri, 01 Jan 2100 00:00:00 GMT", b"junk", b"=x"])
     assert jar.header(1) == b"Cookie: c=5\r\n" and jar.get(1, "c") == "5"
+
+
+def test_max_age_wins_over_expires() -> None:
+    jar = CookieJar()
+    jar.update(0, [b"a=1; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=60"])
+    assert jar.get(0, "a") == "1"
+    jar.update(0, [b"a=1; Max-Age=0; Expires=Fri, 01 Jan 2100 00:00:00 GMT"])
+    assert jar.get(0, "a") is None

@@ -153,3 +153,16 @@ flows:
     rendered = payload({"users.name": "ada", "first": "7", "token": "t"})
     assert b"GET /items/7 HTTP/1.1\r\n" in rendered
     assert b"Authorization: Basic YWRhOnB3\r\n" in rendered  # base64("ada:pw")
+
+
+def test_a_quoted_csv_field_keeps_its_line_break(tmp_path: Path) -> None:
+    (tmp_path / "u.csv").write_text('name,note\nada,"two\nlines"\n', newline="")
+    scenario = _load(tmp_path, "data: {u: {file: u.csv}}\nrequests: [{path: /}]\n")
+    assert scenario.data[0].rows == ({"name": "ada", "note": "two\nlines"},)  # type: ignore[attr-defined]
+
+
+def test_a_url_is_never_taken_for_a_scenario_file() -> None:
+    from loadlens.scenario.file_loader import is_scenario_file
+
+    assert is_scenario_file("flows.py") and is_scenario_file("s.yaml")
+    assert not is_scenario_file("http://127.0.0.1:8000/app.py")

@@ -15,16 +15,22 @@ __all__ = ["CookieJar"]
 
 
 def _expired(attributes: list[str]) -> bool:
+    """Max-Age wins over Expires (RFC 6265 5.3); an unreadable one is ignored, as browsers do."""
+    max_age = expires = None
     for attribute in attributes:
         key, _, value = attribute.strip().partition("=")
         key = key.lower()
-        try:
-            if key == "max-age":
-                return int(value) <= 0
-            if key == "expires":
-                return parsedate_to_datetime(value).timestamp() <= time.time()
-        except (ValueError, TypeError, OverflowError):
-            continue  # an unreadable attribute is ignored, as browsers do
+        if key == "max-age":
+            max_age = value
+        elif key == "expires":
+            expires = value
+    try:
+        if max_age is not None:
+            return int(max_age) <= 0
+        if expires is not None:
+            return parsedate_to_datetime(expires).timestamp() <= time.time()
+    except (ValueError, TypeError, OverflowError):
+        pass
     return False
 
 

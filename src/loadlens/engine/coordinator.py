@@ -289,6 +289,8 @@ class Coordinator:
             # Throughput is only judged at the end; and nothing is judged before a request.
             if threshold.depends_on_elapsed_time or totals.requests == 0:
                 continue
+            if threshold.metric == "checks" and not totals.checks_passed + totals.checks_failed:
+                continue  # checks may only come with a later step: nothing judged yet
             if not threshold.judge(totals).ok:
                 self.outcome.status = RunStatus.ABORTED
                 self.outcome.notes.append(

@@ -90,14 +90,14 @@ class HttpConnection(asyncio.Protocol):
         if not self.bytes_in:
             self.head = data  # a reference, not a copy
         self.bytes_in += len(data)
-        capture = self._capture
-        if capture is not None and not capture.head_done:
-            capture.feed_head(data)
         if self._on_response is None:
             # Bytes nobody asked for: the server is out of step with us. The connection
             # cannot be trusted for the next request.
             self.close()
             return
+        capture = self._capture
+        if capture is not None and not capture.head_done:
+            capture.feed_head(data)
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
@@ -112,6 +112,7 @@ class HttpConnection(asyncio.Protocol):
         if self._status:
             callback = self._on_response  # _deliver, inlined: once per response
             self._on_response = None
+            self._capture = None  # (the user keeps it; this connection must not feed it)
             callback(self, self._status, None)
 
     def eof_received(self) -> bool | None:
@@ -224,6 +225,7 @@ class HttpConnection(asyncio.Protocol):
     def detach(self) -> None:
         """Forget the pending request's callback (its user has gone)."""
         self._on_response = None
+        self._capture = None
 
     def close(self) -> None:
         """Close the connection at once, discarding anything not yet written."""
@@ -241,6 +243,7 @@ class HttpConnection(asyncio.Protocol):
         callback = self._on_response
         if callback is not None:
             self._on_response = None
+            self._capture = None
             callback(self, status, failure)
 
 

@@ -16,7 +16,7 @@ __all__ = ["Check", "Extraction", "StepRules", "as_variable"]
 
 # (response or None, status, latency_ns, the user's variables) -> held?
 _Test = Callable[[ResponseCapture | None, int, int, Mapping[str, Any]], bool]
-_Text = Callable[[Mapping[str, Any]], str]
+_Text = Callable[[Mapping[str, Any]], str | None]
 _Read = Callable[[ResponseCapture], Any]
 
 
@@ -91,17 +91,27 @@ class Extraction:
         """Set the variable from the response; False if the response did not have it."""
         value = self._read(response)
         if value is MISSING:
+            # No stale value from an earlier response either: it would pass for this one's.
+            variables.pop(self.variable, None)
             return False
         variables[self.variable] = as_variable(value)
         return True
 
 
 def _expected(value: Any, known: Iterable[str]) -> _Text:
-    """A check's expected text: fixed, or rendered from the user's variables per response."""
+    """A check's expected text: fixed, or rendered from the user's variables per response
+    (None when a variable it needs is not set: the step's own extraction failed)."""
     text = str(value)
     if isinstance(value, str) and has_template(value):
         template = compile_template(value, known)
-        return template.render  # type: ignore[return-value]  # it does not write variables
+
+        def rendered(variables: Mapping[str, Any]) -> str | None:
+            try:
+                return template.render(variables)  # type: ignore[arg-type]  # reads only
+            except KeyError:
+                return None
+
+        return rendered
     return lambda _v: text
 
 
@@ -125,7 +135,12 @@ def _compile_check(spec: CheckSpec, known: Iterable[str]) -> _Test:
                 def equals_rendered(r: ResponseCapture | None, _s: int, _l: int,
                                     v: Mapping[str, Any]) -> bool:  # fmt: skip
                     found = MISSING if r is None else read(r)
-                    return found is not MISSING and as_variable(found) == expected(v)
+                    wanted = expected(v)
+                    return (
+                        found is not MISSING
+                        and wanted is not None
+                        and (as_variable(found) == wanted)
+                    )
 
                 return equals_rendered
 
@@ -146,7 +161,9 @@ def _compile_check(spec: CheckSpec, known: Iterable[str]) -> _Test:
         return json_matches
     if kind == "body-contains":
         needle = _expected(value, known)
-        return lambda r, _s, _l, v: r is not None and needle(v).encode() in r.body
+        return lambda r, _s, _l, v: (
+            r is not None and (wanted := needle(v)) is not None and wanted.encode() in r.body
+        )
     if kind == "body-matches":
         body_pattern = re.compile(str(value))
         return lambda r, _s, _l, _v: r is not None and body_pattern.search(r.text) is not None
@@ -163,8 +180,11 @@ def _compile_check(spec: CheckSpec, known: Iterable[str]) -> _Test:
         )
     text = _expected(value, known)
     if kind == "header-equals":
-        return lambda r, _s, _l, v: header_value(r) == text(v)
-    return lambda r, _s, _l, v: (found := header_value(r)) is not None and text(v) in found
+        return lambda r, _s, _l, v: (wanted := text(v)) is not None and header_value(r) == wanted
+    return lambda r, _s, _l, v: (
+        (found := header_value(r)) is not None and (wanted := text(v)) is not None
+        and wanted in found
+    )  # fmt: skip
 
 
 class Check:

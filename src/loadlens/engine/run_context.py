@@ -149,6 +149,9 @@ class RunContext:
             await script.iteration(user, None)
             done += 1
             self.iterations += 1
+            # A flow that returns (or raises) before awaiting anything would otherwise
+            # never give the loop back: no stop, no snapshot, no Ctrl-C.
+            await asyncio.sleep(0)
 
     # -- open models ----------------------------------------------------------------------
     def start_arrival(self, t: float) -> bool:
@@ -263,7 +266,8 @@ class RunContext:
         for task in list(self._running):
             task.cancel()
         if self._running:
-            await asyncio.wait(list(self._running))
+            # (Bounded: a Python flow that swallows the cancellation must not hold the run.)
+            await asyncio.wait(list(self._running), timeout=5.0)
         for user in self._idle:
             self.connections_opened += user.connections_opened
             user.close()

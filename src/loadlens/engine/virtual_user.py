@@ -104,6 +104,7 @@ class VirtualUser:
         "_conns",
         "_endpoint",
         "_flow",
+        "_flow_failed",
         "_intended_ns",
         "_iteration_started",
         "_on_done",
@@ -161,6 +162,7 @@ class VirtualUser:
         self._step_done_cb = self._step_done
         self._timer: asyncio.TimerHandle | None = None  # think time or pacing
         self.started = False  # its on_start steps have succeeded
+        self._flow_failed = False  # a step of the running flow failed
         self._then: tuple[PreparedFlow, bool, Callable[[], None]] | None = None
         # How the last request ended, for a Python scenario's Response.
         self.last_status = 0
@@ -200,7 +202,9 @@ class VirtualUser:
         self._flow = flow
         self._step = 0
         self._paced = paced
-        if paced and flow.pacing is not None:
+        self._flow_failed = False
+        if (paced and flow.pacing is not None) or self._then is not None:
+            # (For on_start, the pacing of the flow that waits behind it.)
             self._iteration_started = self._settings.loop.time()
         self._on_iteration_done = on_done
         self.exchange(flow.steps[0].endpoint, intended_ns, self._step_done_cb)
@@ -209,8 +213,13 @@ class VirtualUser:
         assert self._then is not None
         flow, paced, on_done = self._then
         self._then = None
-        if self.extract_failed:
-            on_done()  # no session to go on with: the next iteration tries on_start again
+        if self._flow_failed:
+            # No session to go on with (a refused login): the iteration ends, after the
+            # flow's pacing, and the next one tries on_start again.
+            self._flow = flow
+            self._paced = paced
+            self._on_iteration_done = on_done
+            self._end_iteration()
             return
         self.started = True
         self._run_flow(flow, None, paced, on_done)
@@ -292,7 +301,9 @@ class VirtualUser:
             line = self.cookies.header(endpoint.origin)
             if line:
                 at = payload.find(b"\r\n\r\n") + 2  # the end of the last header line
-                payload = payload[:at] + line + payload[at:]
+                # A Cookie header the step sets itself wins over the jar (one, not two).
+                if payload.find(b"\r\nCookie:", 0, at) < 0:
+                    payload = payload[:at] + line + payload[at:]
         self._payload = payload
         capture = self._capture
         if capture is not None and (
@@ -393,7 +404,13 @@ class VirtualUser:
         if capture is not None and self.cookies is not None and capture.sets_cookies:
             self.cookies.update(endpoint.origin, capture.all_headers(b"set-cookie"))
         if rules is not None:
-            error = self._judge(rules, capture, status, end_ns - self._intended_ns, error, end_ns)
+            try:
+                error = self._judge(rules, capture, status, end_ns - self._intended_ns, error,
+                                    end_ns)  # fmt: skip
+            except Exception:
+                # Never out of a protocol callback: that would strand the user mid-request.
+                self.extract_failed = bool(rules.extractions)
+                error = ErrorKind.CHECK_FAILED
         self._record(error, status, conn.bytes_in, len(self._payload), timed=True, end_ns=end_ns)
 
     def _judge(
@@ -452,6 +469,8 @@ class VirtualUser:
         end_ns = end_ns or _monotonic_ns()
         self.last_status = status
         self.last_error = error
+        if error is not None:
+            self._flow_failed = True
         self.last_latency_ns = end_ns - self._intended_ns
         settings = self._settings
         settings.recorder.record(
@@ -470,6 +489,11 @@ class VirtualUser:
         self._on_done = None
         if on_done is not None:
             on_done()
+
+    @property
+    def busy(self) -> bool:
+        """A request is in flight."""
+        return self._on_done is not None
 
     def ensure_origin(self, origin: int) -> None:
         """Make room for a connection to `origin` (a Python scenario finds them as it runs)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -66,7 +67,10 @@ def read_rows(file: Path) -> list[dict[str, str]]:
             ) from None
     if file.suffix.lower() not in (".csv", ".tsv", ".txt"):
         raise DataFileError(f"{file}: expected a .csv or .json file")
-    reader = csv.DictReader(text.splitlines(), delimiter="\t" if file.suffix == ".tsv" else ",")
+    # StringIO with newline="": quoted fields keep the line breaks they hold.
+    reader = csv.DictReader(
+        io.StringIO(text, newline=""), delimiter="\t" if file.suffix == ".tsv" else ","
+    )
     rows = []
     for row in reader:
         if None in row or any(v is None for v in row.values()):

@@ -44,8 +44,8 @@ _MODEL_FLAGS = frozenset({"rate", "rate_stages", "stages", "users", "iterations"
 
 def is_scenario_file(target: str) -> bool:
     """Whether `loadlens run TARGET` names a scenario file rather than a URL."""
-    return target.endswith((".yaml", ".yml", ".py")) or (
-        "://" not in target and Path(target).is_file()
+    return "://" not in target and (
+        target.endswith((".yaml", ".yml", ".py")) or Path(target).is_file()
     )
 
 

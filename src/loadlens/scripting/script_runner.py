@@ -43,7 +43,7 @@ class ScriptPlan:
         self.runtime = runtime
         self.headers = dict(headers)
         self.errors: Counter[str] = Counter()  # since the last snapshot
-        self._seen: set[str] = set()
+        self._keys: dict[str, str] = {}  # "file:line: Type" -> its counted key
         self._sessions: dict[VirtualUser, tuple[Session, list[bool]]] = {}
         # 1, 2, 3, ... across the run: worker i numbers its users i+1, i+1+n, ...
         self._user_ids = itertools.count(worker_index + 1, worker_count)
@@ -63,9 +63,14 @@ class ScriptPlan:
         """One iteration of `user`: its on_start first (until that succeeds), then a flow."""
         session, started = self._session(user)
         if self.on_start is not None and not started[0]:
-            session.start_iteration(intended_ns)
+            session.start_iteration(intended_ns, counted=False)
             intended_ns = None
-            started[0] = await self._guarded(self.on_start, session)
+            failed_before = session.failed_requests
+            ok = await self._guarded(self.on_start, session)
+            # A request that failed in on_start (a refused login) fails it too.
+            started[0] = ok and session.failed_requests == failed_before
+            if not started[0]:
+                return  # no session to go on with: the next iteration tries again
         flows = self.flows
         chosen = (
             flows[0] if len(flows) == 1 else random.choices(flows, cum_weights=self.cum_weights)[0]
@@ -83,10 +88,13 @@ class ScriptPlan:
             frames = [f for f in traceback.extract_tb(e.__traceback__)
                       if f.filename == self.script]  # fmt: skip
             where = f"{Path(self.script).name}:{frames[-1].lineno}" if frames else "script"
-            key = f"{where}: {type(e).__name__}: {e}"
-            self.errors[key] += 1
-            if key not in self._seen:
-                self._seen.add(key)
+            # Counted by place and type; the first message stands for the rest (messages
+            # carry ids and values, and would make every error its own).
+            kind = f"{where}: {type(e).__name__}"
+            key = self._keys.get(kind)
+            if key is None:
+                key = self._keys[kind] = f"{kind}: {e}"
                 print(f"loadlens: in {where} (counted, the run goes on):", file=sys.stderr)
                 traceback.print_exception(e, file=sys.stderr)
+            self.errors[key] += 1
             return False

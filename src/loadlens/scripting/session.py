@@ -144,16 +144,20 @@ class Session:
         self._user = user
         self._runtime = runtime
         self._intended_ns: int | None = None
+        self._started_ns = 0
+        self.failed_requests = 0  # over the user's life: on_start succeeds only without any
         self.user_id = user_id
         self.iteration = 0
         self.headers: dict[str, str] = dict(headers or {})
         self.vars: dict[str, Any] = user.variables
 
-    def start_iteration(self, intended_ns: int | None) -> None:
+    def start_iteration(self, intended_ns: int | None, *, counted: bool = True) -> None:
         """An iteration begins; for open models, when it was due (the first request's
-        latency runs from then)."""
+        latency runs from then, plus whatever the flow did before sending it)."""
         self._intended_ns = intended_ns
-        self.iteration += 1
+        self._started_ns = monotonic_ns()
+        if counted:
+            self.iteration += 1
 
     async def request(
         self,
@@ -203,9 +207,18 @@ class Session:
         default_port = parts.port is None or parts.port == (443 if endpoint.tls else 80)
         host = parts.netloc if not default_port else (parts.hostname or "")
         payload = encode_request(method, host, target, merged.items(), body)
+        if user.busy:
+            raise RuntimeError(
+                "a Session sends one request at a time (a virtual user is one client); "
+                "await each request before the next"
+            )
         user.ensure_origin(endpoint.origin)
         finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         intended, self._intended_ns = self._intended_ns, None
+        if intended is not None:
+            # The schedule's lag counts against the first request; time the flow spent
+            # before it (a sleep, a lookup) is the flow's own, and does not.
+            intended += monotonic_ns() - self._started_ns
         user.exchange(endpoint, intended, partial(_done, finished), payload)
         try:
             await finished
@@ -214,6 +227,8 @@ class Session:
             raise
         capture = user.capture
         error = user.last_error
+        if error is not None:
+            self.failed_requests += 1
         return Response(
             user.last_status,
             capture.headers if capture is not None and user.last_status else [],
