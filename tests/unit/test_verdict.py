@@ -54,3 +54,15 @@ def test_nothing_measured_is_inconclusive() -> None:
     assert _judge(requests=0, timed=0)[0] == "inconclusive"
     verdict, reasons = _judge(timed=0)
     assert verdict == "inconclusive" and "no request got a response" in reasons[0]
+
+
+def test_one_loop_lag_hiccup_in_a_short_run_is_not_a_bound_generator() -> None:
+    common = dict(requests=100, timed=100, cpu_by_worker={0: [20.0, 20.0, 20.0]},
+                  schedule_lag_p99_ms=0.0, schedule_lag_p99_by_second=[], dropped=0,
+                  open_model=False, max_users=None)  # fmt: skip
+    once = judge_generator(loop_lag_p99_ms=13.0, loop_lag_max_by_second=[1.0, 13.0, 2.0],
+                           **common)  # type: ignore[arg-type]  # fmt: skip
+    assert once.verdict == "valid", once.reasons
+    twice = judge_generator(loop_lag_p99_ms=13.0, loop_lag_max_by_second=[12.0, 13.0, 2.0],
+                            **common)  # type: ignore[arg-type]  # fmt: skip
+    assert twice.verdict == "generator-bound"

@@ -40,7 +40,7 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = (
         "_capture",
-        "_capture_parser",
+        "_capture_parsers",
         "_loop",
         "_on_response",
         "_parser",
@@ -68,8 +68,8 @@ class HttpConnection(asyncio.Protocol):
         # Reports to this connection, and only when a message completes: the fast parser.
         self._plain_parser = self._parser = httptools.HttpResponseParser(self)
         self._capture: ResponseCapture | None = None  # the current response's, if kept
-        # A parser reporting to a user's ResponseCapture, kept while the capture is the same.
-        self._capture_parser: tuple[ResponseCapture, httptools.HttpResponseParser] | None = None
+        # Parsers reporting to a user's body-keeping capture.
+        self._capture_parsers: dict[ResponseCapture, httptools.HttpResponseParser] = {}
         self._on_response: ResponseCallback | None = None
         self._reset_parser = False
         self._status = 0
@@ -182,14 +182,17 @@ class HttpConnection(asyncio.Protocol):
         self._capture = capture
         if capture is not None:
             capture.reset(self, head)
+        if capture is not None and capture.keep_body:
             if head:
                 self._parser = httptools.HttpResponseParser(capture)  # ends at its headers
             else:
-                cached = self._capture_parser
-                if cached is None or cached[0] is not capture:
-                    cached = self._capture_parser = (capture, httptools.HttpResponseParser(capture))
-                self._parser = cached[1]
+                parser = self._capture_parsers.get(capture)
+                if parser is None:
+                    parser = self._capture_parsers[capture] = httptools.HttpResponseParser(capture)
+                self._parser = parser
             self._reset_parser = False
+        # A head-only capture is fed the raw head by data_received: the parsers below, which
+        # make no Python call per header or body chunk, do for it.
         elif head:
             self._parser = httptools.HttpResponseParser(_HeadResponse(self))
             self._reset_parser = False

@@ -17,7 +17,7 @@ import orjson
 if TYPE_CHECKING:
     from loadlens.engine.http_connection import HttpConnection
 
-__all__ = ["MAX_CAPTURED_BODY", "ResponseCapture"]
+__all__ = ["MAX_CAPTURED_BODY", "HeadCapture", "ResponseCapture"]
 
 # Checks and extraction see at most this much of a body; the rest is still read and counted
 # (a huge response must not become a huge allocation per user).
@@ -70,7 +70,8 @@ class ResponseCapture:
         """Raw response bytes, until the head (status line and headers) is complete."""
         self.raw_head = data if not self.raw_head else self.raw_head + data
         end = self.raw_head.find(_END_OF_HEAD)
-        while end >= 0 and _INTERIM.match(self.raw_head):
+        # "HTTP/1.1 1xx": the status's first digit at offset 9 (a regex costs more)
+        while end >= 0 and self.raw_head[9:10] == b"1" and _INTERIM.match(self.raw_head):
             # A 100 Continue (or other 1xx) head comes first: the real one follows it.
             self.raw_head = self.raw_head[end + 4 :]
             end = self.raw_head.find(_END_OF_HEAD)
@@ -148,3 +149,16 @@ class ResponseCapture:
     def all_headers(self, name: bytes) -> list[bytes]:
         """Every value of header `name` (lower case), e.g. each Set-Cookie."""
         return [value for key, value in self.headers if key == name]
+
+
+class HeadCapture(ResponseCapture):
+    """A capture that keeps only the head (for the cookie jar, header checks and extraction).
+
+    The connection feeds it the raw head and parses with its own fast parsers, so it costs
+    no Python call per header or body chunk.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(keep_body=False)

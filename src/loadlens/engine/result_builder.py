@@ -56,6 +56,7 @@ def build_result(
         timed=totals.latency.count,
         cpu_by_worker=aggregator.cpu_by_worker,
         loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
+        loop_lag_max_by_second=[g.loop_lag_ms for g in aggregator.generator],
         schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
         schedule_lag_p99_by_second=[g.schedule_lag_ms for g in aggregator.generator],
         dropped=totals.dropped_iterations,

@@ -22,7 +22,7 @@ from loadlens.engine.data_feeder import Feeder
 from loadlens.engine.http_connection import HttpConnection, open_connection
 from loadlens.engine.prepared_request import Endpoint, PreparedFlow
 from loadlens.engine.request_errors import ErrorKind, RequestFailed
-from loadlens.engine.response_capture import ResponseCapture
+from loadlens.engine.response_capture import HeadCapture, ResponseCapture
 from loadlens.engine.response_rules import StepRules
 from loadlens.metrics.recorder import IntervalRecorder
 
@@ -99,6 +99,7 @@ class VirtualUser:
 
     __slots__ = (
         "_capture",
+        "_capture_head",
         "_capturing",
         "_connecting",
         "_conns",
@@ -152,6 +153,7 @@ class VirtualUser:
             or any(e.reads_response for e in settings.endpoints)
         )
         self._capture = ResponseCapture(keep_body=True) if reads else None
+        self._capture_head = HeadCapture() if reads else None
         self._capturing: ResponseCapture | None = None
         self.extract_failed = False  # the last step's extraction did not happen
         self._flow: PreparedFlow = settings.flows[0] if settings.flows else None  # type: ignore[assignment]
@@ -305,12 +307,11 @@ class VirtualUser:
                 if payload.find(b"\r\nCookie:", 0, at) < 0:
                     payload = payload[:at] + line + payload[at:]
         self._payload = payload
-        capture = self._capture
-        if capture is not None and (
+        if self._capture is not None and (
             self.cookies is not None or endpoint.reads_response or self._settings.capture_all
         ):
-            capture.keep_body = endpoint.keep_body
-            self._capturing = capture
+            keep_body = endpoint.keep_body or self._settings.capture_all
+            self._capturing = self._capture if keep_body else self._capture_head
         else:
             self._capturing = None
         self.extract_failed = False
