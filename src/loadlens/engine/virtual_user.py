@@ -320,7 +320,12 @@ class VirtualUser:
         self._retried = False
         self._on_done = on_done
         settings.in_flight += 1
-        self._send()
+        conn = self._conns[endpoint.origin]
+        if conn is None or conn.closed:
+            self._send()  # connects first
+        else:
+            conn.send(payload, endpoint.is_head, self._on_response_cb, endpoint.timeout,
+                      self._capturing)  # fmt: skip
 
     def _send(self) -> None:
         endpoint = self._endpoint

@@ -35,6 +35,7 @@ _HOLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$")  # data: users.email
 _CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$", re.DOTALL)
 _COUNTER = "__counter__"
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote() leaves alone: skip the call
 
 
 class TemplateError(ValueError):
@@ -59,7 +60,7 @@ BUILTINS: dict[str, tuple[Callable[..., Any], set[int] | None]] = {
 # How a substituted value is written where the hole stands.
 ESCAPES: dict[str, Callable[[str], str]] = {
     "raw": lambda s: s,
-    "url": lambda s: quote(s, safe=""),
+    "url": lambda s: s if _URL_SAFE.fullmatch(s) else quote(s, safe=""),
     "form": quote_plus,
     "json": lambda s: json.dumps(s)[1:-1],
     "header": lambda s: s.replace("\r", " ").replace("\n", " "),
