@@ -14,7 +14,6 @@ import random
 import ssl
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from loadlens.engine.cookie_jar import CookieJar
@@ -87,11 +86,6 @@ class UserSettings:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.in_flight = 0
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class VirtualUser:
@@ -225,12 +219,6 @@ class VirtualUser:
             return
         self.started = True
         self._run_flow(flow, None, paced, on_done)
-
-    async def iteration(self, intended_ns: int | None = None, *, paced: bool = False) -> None:
-        """`start_iteration` as a coroutine."""
-        done: asyncio.Future[None] = self._settings.loop.create_future()
-        self.start_iteration(intended_ns, paced, partial(_resolve, done))
-        await done
 
     def _step_done(self) -> None:
         step = self._flow.steps[self._step]

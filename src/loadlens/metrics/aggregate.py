@@ -162,6 +162,7 @@ class RunAggregator:
 
     def _merge(self, second: int, snapshots: list[Snapshot]) -> TimelinePoint:
         this_second = _Counts()
+        named = any(snap.endpoint_names is not None for snap in snapshots)
         by_endpoint: dict[int, list[EndpointSnapshot]] = {}
         for snap in snapshots:
             for index, part in self._parts(snap):
@@ -176,7 +177,9 @@ class RunAggregator:
                     ep_second.service.merge(part.service_time)
             counts.add_counts(ep_second)
             counts.latency.merge(ep_second.latency)
-            if len(self._per_endpoint) > 1:  # with one endpoint it would repeat the run's own
+            # With one endpoint it would repeat the run's own; a Python scenario may name a
+            # second one any time, so its endpoints always keep their own from the start.
+            if len(self._per_endpoint) > 1 or named:
                 self._endpoint_timelines[index].append(
                     EndpointPoint(
                         t=second,
