@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -89,24 +90,62 @@ def cli() -> None:
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the RunResult JSON here."
 )
 @click.option("--name", help="A name for this run.")
+@click.option("--tag", "tags", multiple=True, help="key=value, kept with the run (repeatable).")
 @click.option("--base-url", help="Scenario files: send to this base URL instead of the file's.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write thresholds and checks as JUnit XML here.")  # fmt: skip
+@click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write summary, endpoints and timeline CSV files here.")  # fmt: skip
+@click.option(
+    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
+)
+@click.option("--no-store", is_flag=True, help="Do not keep this run in the run store.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     target: str,
     headers: tuple[str, ...],
     thresholds: tuple[str, ...],
+    tags: tuple[str, ...],
     workers: int | None,
     out: Path | None,
+    junit: Path | None,
+    csv_dir: Path | None,
+    db: str | None,
+    no_store: bool,
     quiet: bool,
     **flags: Any,
 ) -> None:
     """Load-test TARGET (a URL, or a scenario .yaml or .py file) and report what was measured."""
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
-    _run(run_flags, workers=workers, out=out, quiet=quiet)
+    outputs = RunOutputs(out=out, junit=junit, csv_dir=csv_dir, db=db, store=not no_store,
+                         tags=_tags(tags))  # fmt: skip
+    _run(run_flags, workers=workers, outputs=outputs, quiet=quiet)
 
 
-def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool) -> None:
-    """Validate, run with a live view, write and print the result, exit with its code."""
+@dataclass(frozen=True)
+class RunOutputs:
+    """Where a run's result goes besides the terminal."""
+
+    out: Path | None = None
+    junit: Path | None = None
+    csv_dir: Path | None = None
+    db: str | None = None
+    store: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _tags(raw: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--tag {item!r}: expected key=value")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bool) -> None:
+    """Validate, run with a live view, write, store and print the result, exit with its code."""
     try:
         for expression in flags.thresholds:
             parse_threshold(expression)
@@ -117,8 +156,14 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
         prepare_flows(scenario)  # fail here, not in a worker
     except (InputError, ThresholdError, PrepareError) as e:
         raise click.UsageError(str(e)) from None
-    if out is not None:
-        _check_writable(out)
+    if outputs.tags:
+        scenario = scenario.model_copy(update={"tags": {**scenario.tags, **outputs.tags}})
+    out = outputs.out
+    for path in (out, outputs.junit):
+        if path is not None:
+            _check_writable(path)
+    if outputs.csv_dir is not None:
+        _check_writable(outputs.csv_dir / "summary.csv")
 
     # Imported here so `loadlens --help` and bad input stay fast.
     from loadlens.engine.coordinator import InterruptedBeforeStart
@@ -135,11 +180,41 @@ def _run(flags: RunFlags, *, workers: int | None, out: Path | None, quiet: bool)
         sys.exit(ExitCode.INTERRUPTED)
     if out is not None:
         write_result(result, out)
+    written = _write_reports(result, outputs.junit, outputs.csv_dir)
+    stored = _store(result, outputs.db) if outputs.store else None
     if not quiet:
         render_summary(result, console)
-        if out is not None:
-            console.print(f"result written to {out}")
+        for path in [*([out] if out else []), *written]:
+            console.print(f"written: {path}")
+        if stored:
+            console.print(f"stored as {result.id} in {stored} (see `loadlens history`)")
     sys.exit(exit_code_for(result))
+
+
+def _write_reports(result: RunResult, junit: Path | None, csv_dir: Path | None) -> list[Path]:
+    from loadlens.reporting.csv_export import write_csv
+    from loadlens.reporting.junit_report import write_junit
+
+    written = []
+    if junit is not None:
+        write_junit(result, junit)
+        written.append(junit)
+    if csv_dir is not None:
+        written += write_csv(result, csv_dir)
+    return written
+
+
+def _store(result: RunResult, db: str | None) -> str | None:
+    """Keep the run in the store; a store that fails is a warning (the run is not lost)."""
+    from loadlens.storage.run_store import RunStore, StoreError, store_url
+
+    url = store_url(db)
+    try:
+        RunStore(url).save(result)
+    except StoreError as e:
+        print(f"loadlens: warning: the run was not stored: {e}", file=sys.stderr)
+        return None
+    return url.removeprefix("sqlite:///")
 
 
 def _load_file(flags: RunFlags) -> Scenario:
@@ -253,7 +328,7 @@ def demo(users: int, duration: str, out: Path | None) -> None:
                     thresholds=["p95<100ms", "error_rate<1%"],
                 ),
                 workers=None,
-                out=out,
+                outputs=RunOutputs(out=out),
                 quiet=False,
             )
         except SystemExit as e:
@@ -261,6 +336,97 @@ def demo(users: int, duration: str, out: Path | None) -> None:
         else:
             code = 0
     sys.exit(code)
+
+
+@cli.command()
+@click.option("--name", help="Only runs whose name contains this.")
+@click.option("--tag", "tags", multiple=True, help="Only runs with this key=value (repeatable).")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
+)
+def history(name: str | None, tags: tuple[str, ...], limit: int, db: str | None) -> None:
+    """List stored runs, newest first."""
+    from loadlens.reporting.history_view import render_history
+    from loadlens.storage.run_store import RunStore, StoreError, store_url
+
+    try:
+        rows = RunStore(store_url(db)).list(name=name, tags=_tags(tags), limit=limit)
+    except StoreError as e:
+        _fail_input(str(e))
+    render_history(rows, _wide_console())
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write thresholds and checks as JUnit XML here.")  # fmt: skip
+@click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write summary, endpoints and timeline CSV files here.")  # fmt: skip
+@click.option(
+    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
+)
+@click.option("-q", "--quiet", is_flag=True, help="Write the files, print nothing.")
+def report(
+    run_ref: str, junit: Path | None, csv_dir: Path | None, db: str | None, quiet: bool
+) -> None:
+    """Print a stored run's summary (RUN: an id, an id prefix, or a result .json file)."""
+    from loadlens.reporting.run_source import RunSourceError, load_run
+    from loadlens.reporting.summary import render_summary
+
+    try:
+        result = load_run(run_ref, db)
+    except RunSourceError as e:
+        _fail_input(str(e))
+    written = _write_reports(result, junit, csv_dir)
+    if not quiet:
+        console = Console()
+        render_summary(result, console)
+        for path in written:
+            console.print(f"written: {path}")
+
+
+@cli.command()
+@click.argument("before_ref", metavar="BEFORE")
+@click.argument("after_ref", metavar="AFTER")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 99 when a metric regressed by more than --tolerance.")  # fmt: skip
+@click.option("--tolerance", default="5%", show_default=True,
+              help="With --fail-on-regression: a regression smaller than this passes.")  # fmt: skip
+@click.option(
+    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
+)
+def compare(
+    before_ref: str, after_ref: str, fail_on_regression: bool, tolerance: str, db: str | None
+) -> None:
+    """Compare two runs (ids, id prefixes or result files): BEFORE, then AFTER."""
+    from loadlens.analysis.comparison import compare_runs
+    from loadlens.reporting.compare_view import render_comparison
+    from loadlens.reporting.run_source import RunSourceError, load_run
+
+    try:
+        limit = float(tolerance.strip().removesuffix("%"))
+    except ValueError:
+        raise click.UsageError(
+            f"--tolerance {tolerance!r}: expected a percentage, e.g. 5%"
+        ) from None
+    try:
+        before, after = load_run(before_ref, db), load_run(after_ref, db)
+    except RunSourceError as e:
+        _fail_input(str(e))
+    comparison = compare_runs(before, after)
+    render_comparison(comparison, _wide_console())
+    regressions = comparison.regressions(limit)
+    if fail_on_regression and regressions:
+        listed = ", ".join(f"{scope} {m.label}" for scope, m in regressions)
+        print(f"loadlens: regressed by more than {limit:g}%: {listed}", file=sys.stderr)
+        sys.exit(ExitCode.THRESHOLD_CROSSED)
+
+
+def _wide_console() -> Console:
+    """A terminal's own width; piped, wide enough that tables do not wrap every cell."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 def main() -> None:

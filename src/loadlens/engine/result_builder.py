@@ -83,6 +83,7 @@ def build_result(
     return RunResult(
         id=uuid.uuid4().hex[:12],
         name=scenario.name,
+        tags=dict(scenario.tags),
         started_at=started.isoformat(timespec="milliseconds"),
         ended_at=(started + timedelta(seconds=duration)).isoformat(timespec="milliseconds"),
         duration_s=duration,

@@ -146,6 +146,7 @@ class RunResult(_Model):
     schema_: str = Field(default=SCHEMA, alias="schema")
     id: str
     name: str
+    tags: dict[str, str] = Field(default_factory=dict)
     started_at: str
     ended_at: str
     duration_s: float

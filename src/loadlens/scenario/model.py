@@ -163,6 +163,7 @@ class Scenario(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "run"
+    tags: dict[str, str] = Field(default_factory=dict)  # --tag key=value: filters history
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     flows: tuple[Flow, ...] = ()
     on_start: Flow | None = None  # steps each user runs once, before its first iteration

@@ -1,0 +1,39 @@
+"""The stored runs, newest first, as a table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from loadlens.storage.run_store import RunRow
+
+__all__ = ["render_history"]
+
+
+def render_history(rows: list[RunRow], console: Console) -> None:
+    """One line per run: id, name, when, load, rps, p95, errors, verdict."""
+    if not rows:
+        console.print("no stored runs (every `loadlens run` is stored; see --db)")
+        return
+    table = Table(show_edge=False)
+    for col in ("id", "name", "started", "load", "requests", "rps", "avg", "p95", "errors",
+                "thresholds", "verdict"):  # fmt: skip
+        table.add_column(col, no_wrap=col != "name", justify="right" if col in (
+            "requests", "rps", "avg", "p95", "errors") else "left")  # fmt: skip
+    for row in rows:
+        held: dict[bool | None, Text] = {
+            None: Text(""),
+            True: Text("held", style="green"),
+            False: Text("crossed", style="red"),
+        }
+        verdict_style = {"valid": "green", "generator-bound": "red"}.get(row.verdict, "yellow")
+        name = row.name + "".join(f" {k}={v}" for k, v in row.tags.items())
+        table.add_row(
+            row.id, name, row.started_at.strftime("%Y-%m-%d %H:%M:%S"), row.load,
+            f"{row.requests:,}", f"{row.rps:,.1f}", f"{row.mean_ms:.1f} ms",
+            f"{row.p95_ms:.1f} ms", f"{row.error_rate:.2%}", held[row.thresholds_ok],
+            Text(row.verdict if row.status == "completed" else f"{row.verdict} ({row.status})",
+                 style=verdict_style),
+        )  # fmt: skip
+    console.print(table)

@@ -1,0 +1,62 @@
+"""A run as JUnit XML: thresholds, checks and the verdict as test cases, for CI systems."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from loadlens.metrics.run_result import RunResult, VerdictKind
+
+__all__ = ["junit_xml", "write_junit"]
+
+
+def _case(suite: ET.Element, classname: str, name: str, failure: str | None) -> None:
+    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+    if failure is not None:
+        ET.SubElement(case, "failure", message=failure, type="loadlens").text = failure
+
+
+def junit_xml(result: RunResult) -> str:
+    """One test suite: a case per threshold, per check, and one for the run's verdict."""
+    suites = ET.Element("testsuites", name="loadlens")
+    suite = ET.SubElement(
+        suites, "testsuite", name=f"loadlens {result.name}", timestamp=result.started_at,
+        time=f"{result.duration_s:.3f}", hostname="loadlens",
+    )  # fmt: skip
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (("run_id", result.id), ("status", str(result.status)),
+                       ("verdict", str(result.verdict)), ("rps", f"{result.totals.rps:.1f}"),
+                       ("p95_ms", f"{result.totals.latency.p95:.2f}"),
+                       ("error_rate", f"{result.totals.error_rate:.4f}"),
+                       *((f"tag.{k}", v) for k, v in result.tags.items())):  # fmt: skip
+        ET.SubElement(properties, "property", name=key, value=value)
+    verdict_failure = None
+    if result.verdict is not VerdictKind.VALID:
+        verdict_failure = f"verdict {result.verdict}: " + "; ".join(result.verdict_reasons)
+    _case(suite, "loadlens.verdict", "the run's numbers can be trusted", verdict_failure)
+    for threshold in result.thresholds:
+        failure = None
+        if not threshold.ok:
+            failure = f"{threshold.expression} crossed: measured {threshold.value:.4g}"
+            if threshold.note:
+                failure += f" ({threshold.note})"
+        _case(suite, "loadlens.thresholds", threshold.expression, failure)
+    for check in result.checks:
+        fails, passes = int(check["fails"]), int(check["passes"])
+        failure = f"failed {fails} of {fails + passes} times" if fails else None
+        _case(suite, "loadlens.checks", str(check["name"]), failure)
+    for error, count in result.script_errors.items():
+        _case(suite, "loadlens.script", error, f"raised {count} times")
+    cases = suite.findall("testcase")
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
+
+
+def write_junit(result: RunResult, path: Path) -> None:
+    """Write the JUnit XML file, creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(junit_xml(result) + "\n", encoding="utf-8")
