@@ -49,6 +49,11 @@ def exit_code_for(result: RunResult) -> int:
     return ExitCode.OK
 
 
+_db_option = click.option(
+    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="loadlens")
 def cli() -> None:
@@ -92,13 +97,13 @@ def cli() -> None:
 @click.option("--name", help="A name for this run.")
 @click.option("--tag", "tags", multiple=True, help="key=value, kept with the run (repeatable).")
 @click.option("--base-url", help="Scenario files: send to this base URL instead of the file's.")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the HTML report here (one file, works offline).")  # fmt: skip
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write thresholds and checks as JUnit XML here.")  # fmt: skip
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write summary, endpoints and timeline CSV files here.")  # fmt: skip
-@click.option(
-    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
-)
+@_db_option
 @click.option("--no-store", is_flag=True, help="Do not keep this run in the run store.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
@@ -108,6 +113,7 @@ def run(
     tags: tuple[str, ...],
     workers: int | None,
     out: Path | None,
+    html: Path | None,
     junit: Path | None,
     csv_dir: Path | None,
     db: str | None,
@@ -117,8 +123,8 @@ def run(
 ) -> None:
     """Load-test TARGET (a URL, or a scenario .yaml or .py file) and report what was measured."""
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
-    outputs = RunOutputs(out=out, junit=junit, csv_dir=csv_dir, db=db, store=not no_store,
-                         tags=_tags(tags))  # fmt: skip
+    outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
+                         store=not no_store, tags=_tags(tags))  # fmt: skip
     _run(run_flags, workers=workers, outputs=outputs, quiet=quiet)
 
 
@@ -127,6 +133,7 @@ class RunOutputs:
     """Where a run's result goes besides the terminal."""
 
     out: Path | None = None
+    html: Path | None = None
     junit: Path | None = None
     csv_dir: Path | None = None
     db: str | None = None
@@ -159,7 +166,7 @@ def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bo
     if outputs.tags:
         scenario = scenario.model_copy(update={"tags": {**scenario.tags, **outputs.tags}})
     out = outputs.out
-    for path in (out, outputs.junit):
+    for path in (out, outputs.html, outputs.junit):
         if path is not None:
             _check_writable(path)
     if outputs.csv_dir is not None:
@@ -180,7 +187,7 @@ def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bo
         sys.exit(ExitCode.INTERRUPTED)
     if out is not None:
         write_result(result, out)
-    written = _write_reports(result, outputs.junit, outputs.csv_dir)
+    written = _write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
     stored = _store(result, outputs.db) if outputs.store else None
     if not quiet:
         render_summary(result, console)
@@ -191,11 +198,18 @@ def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bo
     sys.exit(exit_code_for(result))
 
 
-def _write_reports(result: RunResult, junit: Path | None, csv_dir: Path | None) -> list[Path]:
+def _write_reports(
+    result: RunResult, html: Path | None, junit: Path | None, csv_dir: Path | None
+) -> list[Path]:
     from loadlens.reporting.csv_export import write_csv
     from loadlens.reporting.junit_report import write_junit
 
     written = []
+    if html is not None:
+        from loadlens.reporting.html_report import run_html, write_html
+
+        write_html(run_html(result), html)
+        written.append(html)
     if junit is not None:
         write_junit(result, junit)
         written.append(junit)
@@ -342,9 +356,7 @@ def demo(users: int, duration: str, out: Path | None) -> None:
 @click.option("--name", help="Only runs whose name contains this.")
 @click.option("--tag", "tags", multiple=True, help="Only runs with this key=value (repeatable).")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option(
-    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
-)
+@_db_option
 def history(name: str | None, tags: tuple[str, ...], limit: int, db: str | None) -> None:
     """List stored runs, newest first."""
     from loadlens.reporting.history_view import render_history
@@ -359,16 +371,21 @@ def history(name: str | None, tags: tuple[str, ...], limit: int, db: str | None)
 
 @cli.command()
 @click.argument("run_ref", metavar="RUN")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the HTML report here (one file, works offline).")  # fmt: skip
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Write thresholds and checks as JUnit XML here.")  # fmt: skip
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write summary, endpoints and timeline CSV files here.")  # fmt: skip
-@click.option(
-    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
-)
+@_db_option
 @click.option("-q", "--quiet", is_flag=True, help="Write the files, print nothing.")
 def report(
-    run_ref: str, junit: Path | None, csv_dir: Path | None, db: str | None, quiet: bool
+    run_ref: str,
+    html: Path | None,
+    junit: Path | None,
+    csv_dir: Path | None,
+    db: str | None,
+    quiet: bool,
 ) -> None:
     """Print a stored run's summary (RUN: an id, an id prefix, or a result .json file)."""
     from loadlens.reporting.run_source import RunSourceError, load_run
@@ -378,7 +395,7 @@ def report(
         result = load_run(run_ref, db)
     except RunSourceError as e:
         _fail_input(str(e))
-    written = _write_reports(result, junit, csv_dir)
+    written = _write_reports(result, html, junit, csv_dir)
     if not quiet:
         console = Console()
         render_summary(result, console)
@@ -393,11 +410,16 @@ def report(
               help="Exit 99 when a metric regressed by more than --tolerance.")  # fmt: skip
 @click.option("--tolerance", default="5%", show_default=True,
               help="With --fail-on-regression: a regression smaller than this passes.")  # fmt: skip
-@click.option(
-    "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
-)
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the comparison report here, the two runs' charts overlaid.")  # fmt: skip
+@_db_option
 def compare(
-    before_ref: str, after_ref: str, fail_on_regression: bool, tolerance: str, db: str | None
+    before_ref: str,
+    after_ref: str,
+    fail_on_regression: bool,
+    tolerance: str,
+    html: Path | None,
+    db: str | None,
 ) -> None:
     """Compare two runs (ids, id prefixes or result files): BEFORE, then AFTER."""
     from loadlens.analysis.comparison import compare_runs
@@ -415,7 +437,13 @@ def compare(
     except RunSourceError as e:
         _fail_input(str(e))
     comparison = compare_runs(before, after)
-    render_comparison(comparison, _wide_console())
+    console = _wide_console()
+    render_comparison(comparison, console)
+    if html is not None:
+        from loadlens.reporting.html_report import compare_html, write_html
+
+        write_html(compare_html(comparison), html)
+        console.print(f"written: {html}")
     regressions = comparison.regressions(limit)
     if fail_on_regression and regressions:
         listed = ", ".join(f"{scope} {m.label}" for scope, m in regressions)

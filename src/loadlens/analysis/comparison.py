@@ -18,7 +18,7 @@ from typing import Any
 from loadlens.analysis.significance import mann_whitney_p, two_proportion_p
 from loadlens.metrics.run_result import EndpointResult, RunResult, Totals
 
-__all__ = ["Change", "Comparison", "MetricChange", "compare_runs"]
+__all__ = ["MIN_SECONDS", "Change", "Comparison", "MetricChange", "compare_runs"]
 
 ALPHA = 0.01  # how unlikely under "no change" a difference must be to count
 MIN_SECONDS = 5  # per-second samples each run needs for a verdict

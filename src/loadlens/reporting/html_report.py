@@ -1,0 +1,152 @@
+"""Self-contained HTML reports: one file, charts included, that opens offline.
+
+Charts are drawn by uPlot (bundled in `assets/`, inlined into each report): about 50 KB,
+made for time series, and it draws tens of thousands of points in a few milliseconds on a
+canvas, where SVG charting libraries are several times larger and slow down on long runs.
+The data goes in as JSON; the page draws from it.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from loadlens import __version__
+from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, MetricChange
+from loadlens.metrics.run_result import RunResult, VerdictKind
+from loadlens.storage.run_store import describe_load
+
+__all__ = ["compare_html", "run_html", "write_html"]
+
+_env = Environment(
+    loader=PackageLoader("loadlens.reporting", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _asset(name: str) -> str:
+    return (resources.files("loadlens.reporting") / "assets" / name).read_text(encoding="utf-8")
+
+
+def _json(data: Any) -> str:
+    # Inside <script>, "</" would end the element: escape it (valid JSON either way).
+    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def _banner(result: RunResult) -> dict[str, str]:
+    """What a reader should see first: were the targets met, and can the numbers be trusted."""
+    crossed = [t.expression for t in result.thresholds if not t.ok]
+    if result.verdict is VerdictKind.GENERATOR_BOUND:
+        return {"kind": "warn", "title": "Not trustworthy: the load generator was the bottleneck",
+                "detail": "; ".join(result.verdict_reasons)}  # fmt: skip
+    if result.verdict is VerdictKind.INCONCLUSIVE:
+        return {
+            "kind": "warn",
+            "title": "Inconclusive",
+            "detail": "; ".join(result.verdict_reasons),
+        }
+    if crossed:
+        title = f"Targets missed: {len(crossed)} of {len(result.thresholds)} thresholds crossed"
+        return {"kind": "bad", "title": title, "detail": ", ".join(crossed)}
+    if result.thresholds:
+        return {"kind": "ok", "title": f"Targets met: all {len(result.thresholds)} thresholds held",
+                "detail": ", ".join(t.expression for t in result.thresholds)}  # fmt: skip
+    return {"kind": "neutral", "title": "No targets set",
+            "detail": "the run is valid; add --threshold 'p95<100ms' to judge it"}  # fmt: skip
+
+
+def run_html(result: RunResult) -> str:
+    """The report of one run."""
+    totals = result.totals
+    stat_rows = [("latency", totals.latency.model_dump())]
+    if result.load.get("executor") in ("constant-arrival-rate", "ramping-arrival-rate", "capacity"):
+        stat_rows.append(("service time", totals.service_time.model_dump()))
+    data = {
+        "timeline": [p.model_dump() for p in result.timeline],
+        "generator": list(result.generator.get("timeline", [])),
+        "monitors": result.monitors,
+    }
+    return _env.get_template("run_report.html.j2").render(
+        r=result, t=totals, ms=_ms, banner=_banner(result), stat_rows=stat_rows,
+        load_text=describe_load(result.load), notes=result.generator.get("notes", []),
+        version=__version__, uplot_js=_asset("uPlot.iife.min.js"),
+        uplot_css=_asset("uPlot.min.css"), data_json=_json(data),
+    )  # fmt: skip
+
+
+def _series(run: RunResult, length: int) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {"rps": [], "p95": [], "p99": [], "failures": []}
+    for point in run.timeline:
+        out["rps"].append(point.rps)
+        out["p95"].append(point.latency.get("p95"))
+        out["p99"].append(point.latency.get("p99"))
+        out["failures"].append(float(point.failures))
+    for values in out.values():
+        values.extend([None] * (length - len(values)))
+    return out
+
+
+def _compare_banner(comparison: Comparison) -> dict[str, str]:
+    metrics = comparison.overall
+    worse = [m.label for m in metrics if m.change is Change.REGRESSED]
+    better = [m.label for m in metrics if m.change is Change.IMPROVED]
+    if worse:
+        return {"kind": "bad", "title": f"Regressed: {', '.join(worse)}",
+                "detail": f"improved: {', '.join(better) or 'nothing'}"}  # fmt: skip
+    if better:
+        return {"kind": "ok", "title": f"Improved: {', '.join(better)}",
+                "detail": "nothing regressed"}  # fmt: skip
+    short = [m.label for m in metrics if m.change is Change.TOO_SHORT]
+    if short:
+        return {"kind": "warn", "title": "Too short to judge",
+                "detail": f"{', '.join(short)}: each run needs at least {MIN_SECONDS + 2} "
+                          "seconds (the first and the last are left out) for a verdict"}  # fmt: skip
+    return {"kind": "neutral", "title": "No significant change",
+            "detail": "every difference is within the runs' own noise"}  # fmt: skip
+
+
+def _format(metric: MetricChange, value: float) -> str:
+    if metric.unit == "ms":
+        return _ms(value)
+    if metric.unit == "%":
+        return f"{value:.2f}%"
+    return f"{value:,.1f} {metric.unit}"
+
+
+def _pct(metric: MetricChange) -> str:
+    pct = metric.change_pct
+    return "n/a" if pct is None else f"{pct:+.1f}%"
+
+
+def compare_html(comparison: Comparison) -> str:
+    """The before/after report of two runs, their charts overlaid."""
+    a, b = comparison.before, comparison.after
+    length = max(len(a.timeline), len(b.timeline))
+    data = {"xs": list(range(1, length + 1)), "before": _series(a, length),
+            "after": _series(b, length)}  # fmt: skip
+    scopes = [("Overall", comparison.overall), *comparison.endpoints.items()]
+    return _env.get_template("compare_report.html.j2").render(
+        a=a, b=b, c=comparison, scopes=scopes, fmt=_format, pct=_pct,
+        banner=_compare_banner(comparison), load_a=describe_load(a.load),
+        load_b=describe_load(b.load), version=__version__,
+        uplot_js=_asset("uPlot.iife.min.js"), uplot_css=_asset("uPlot.min.css"),
+        data_json=_json(data),
+    )  # fmt: skip
+
+
+def write_html(html: str, path: Path) -> None:
+    """Write a report, creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
