@@ -110,9 +110,11 @@ def _compare_banner(comparison: Comparison) -> dict[str, str]:
                 "detail": "nothing regressed"}  # fmt: skip
     short = [m.label for m in metrics if m.change is Change.TOO_SHORT]
     if short:
-        return {"kind": "warn", "title": "Too short to judge",
-                "detail": f"{', '.join(short)}: each run needs at least {MIN_SECONDS + 2} "
-                          "seconds (the first and the last are left out) for a verdict"}  # fmt: skip
+        detail = (
+            f"{', '.join(short)}: each run needs at least {MIN_SECONDS + 2} seconds (the first "
+            "and the last are left out) for a verdict"
+        )
+        return {"kind": "warn", "title": "Too short to judge", "detail": detail}
     return {"kind": "neutral", "title": "No significant change",
             "detail": "every difference is within the runs' own noise"}  # fmt: skip
 
