@@ -85,7 +85,7 @@ requests:
     assert failures["ok: status 200"] is None
     assert failures["ok: body contains 'nowhere'"] == "failed 4 of 4 times"
     assert str(failures["p95<1ms"]).startswith("p95<1ms crossed: measured")
-    assert str(failures["error_rate<1%"]).startswith("error_rate<1% crossed: measured 1")
+    assert failures["error_rate<1%"] == "error_rate<1% crossed: measured 100.00%"
 
 
 @pytest.mark.parametrize(

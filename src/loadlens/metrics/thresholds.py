@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from loadlens.metrics.run_result import ThresholdResult, Totals
 
-__all__ = ["Threshold", "ThresholdError", "parse_threshold"]
+__all__ = ["Threshold", "ThresholdError", "measured_text", "parse_threshold"]
 
 
 class ThresholdError(ValueError):
@@ -128,3 +128,18 @@ def parse_threshold(expression: str) -> Threshold:
         raise ThresholdError(f"threshold {expression!r}: latency takes us, ms or s, not {unit!r}")
     prefix = "service." if family.startswith("service") else "latency."
     return Threshold(expression, prefix + _LATENCY[stat], op, value * _TIME_UNITS[unit])
+
+
+def measured_text(expression: str, value: float) -> str:
+    """A threshold's measured value in its own unit: `24.85%`, `0.36 ms`, `812.0/s`."""
+    try:
+        metric = parse_threshold(expression).metric
+    except ThresholdError:
+        return f"{value:.4g}"
+    if metric in ("error_rate", "checks"):
+        return f"{value * 100:.2f}%"
+    if metric.startswith(("latency.", "service.")):
+        return f"{value:.2f} ms"
+    if metric == "rps":
+        return f"{value:,.1f}/s"
+    return f"{value:,.0f}"

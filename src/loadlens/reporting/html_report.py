@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from loadlens import __version__
 from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, MetricChange
 from loadlens.metrics.run_result import RunResult, VerdictKind
+from loadlens.metrics.thresholds import measured_text
 from loadlens.storage.run_store import describe_load
 
 __all__ = ["compare_html", "run_html", "write_html"]
@@ -79,7 +80,8 @@ def run_html(result: RunResult) -> str:
         "monitors": result.monitors,
     }
     return _env.get_template("run_report.html.j2").render(
-        r=result, t=totals, ms=_ms, banner=_banner(result), stat_rows=stat_rows,
+        r=result, t=totals, ms=_ms, measured=measured_text, banner=_banner(result),
+        stat_rows=stat_rows,
         load_text=describe_load(result.load), notes=result.generator.get("notes", []),
         version=__version__, uplot_js=_asset("uPlot.iife.min.js"),
         uplot_css=_asset("uPlot.min.css"), data_json=_json(data),

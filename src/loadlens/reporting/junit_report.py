@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from loadlens.metrics.run_result import RunResult, VerdictKind
+from loadlens.metrics.thresholds import measured_text
 
 __all__ = ["junit_xml", "write_junit"]
 
@@ -37,7 +38,8 @@ def junit_xml(result: RunResult) -> str:
     for threshold in result.thresholds:
         failure = None
         if not threshold.ok:
-            failure = f"{threshold.expression} crossed: measured {threshold.value:.4g}"
+            measured = measured_text(threshold.expression, threshold.value)
+            failure = f"{threshold.expression} crossed: measured {measured}"
             if threshold.note:
                 failure += f" ({threshold.note})"
         _case(suite, "loadlens.thresholds", threshold.expression, failure)

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadlens.metrics.run_result import LatencyStats, RunResult
+from loadlens.metrics.thresholds import measured_text
 
 __all__ = ["render_summary"]
 
@@ -126,7 +127,8 @@ def render_summary(result: RunResult, console: Console) -> None:
         parts.append(Text())
         for th in result.thresholds:
             mark = Text("✓ ", style="green") if th.ok else Text("✗ ", style="red")
-            parts.append(Text.assemble(mark, f"{th.expression}  (measured {th.value:.4g})"))
+            measured = measured_text(th.expression, th.value)
+            parts.append(Text.assemble(mark, f"{th.expression}  (measured {measured})"))
     notes = [n for n in result.generator.get("notes", []) if not str(n).startswith("worker ")]
     if notes:
         parts.append(Text())
