@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
@@ -21,6 +22,9 @@ from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
 from loadlens.scenario.model import Scenario
 from loadlens.scenario.units import InputError
 from loadlens.scenario.yaml_source import SourceError
+
+if TYPE_CHECKING:
+    from loadlens.monitoring.monitor_set import MonitorSet
 
 __all__ = ["ExitCode", "cli", "exit_code_for", "main"]
 
@@ -105,6 +109,13 @@ def cli() -> None:
               help="Also write summary, endpoints and timeline CSV files here.")  # fmt: skip
 @_db_option
 @click.option("--no-store", is_flag=True, help="Do not keep this run in the run store.")
+@click.option("--server", help="Start the target with this command, monitor it, stop it after.")
+@click.option("--monitor-pid", "monitor_pids", type=int, multiple=True,
+              help="Monitor this process and its children (repeatable).")  # fmt: skip
+@click.option("--monitor-process", "monitor_names", multiple=True,
+              help="Monitor processes whose name or command line has it (repeatable).")  # fmt: skip
+@click.option("--monitor", "monitor_specs", multiple=True, type=click.Choice(["host"]),
+              help="Also monitor: host (this machine's CPU, memory, network, disk).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     target: str,
@@ -118,6 +129,10 @@ def run(
     csv_dir: Path | None,
     db: str | None,
     no_store: bool,
+    server: str | None,
+    monitor_pids: tuple[int, ...],
+    monitor_names: tuple[str, ...],
+    monitor_specs: tuple[str, ...],
     quiet: bool,
     **flags: Any,
 ) -> None:
@@ -125,7 +140,19 @@ def run(
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
                          store=not no_store, tags=_tags(tags))  # fmt: skip
-    _run(run_flags, workers=workers, outputs=outputs, quiet=quiet)
+    watch = Monitoring(server=server, pids=monitor_pids, names=monitor_names,
+                       host="host" in monitor_specs)  # fmt: skip
+    _run(run_flags, workers=workers, outputs=outputs, quiet=quiet, watch=watch)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """What to watch on the target side while the load runs."""
+
+    server: str | None = None
+    pids: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+    host: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,7 +178,14 @@ def _tags(raw: tuple[str, ...]) -> dict[str, str]:
     return tags
 
 
-def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bool) -> None:
+def _run(
+    flags: RunFlags,
+    *,
+    workers: int | None,
+    outputs: RunOutputs,
+    quiet: bool,
+    watch: Monitoring | None = None,
+) -> None:
     """Validate, run with a live view, write, store and print the result, exit with its code."""
     try:
         for expression in flags.thresholds:
@@ -178,13 +212,14 @@ def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bo
     from loadlens.reporting.summary import render_summary
 
     console = Console()
-    try:
-        result = _execute(scenario, console, workers=workers, quiet=quiet)
-    except InterruptedBeforeStart:
-        print(
-            "loadlens: interrupted before the load started; nothing was measured", file=sys.stderr
-        )
-        sys.exit(ExitCode.INTERRUPTED)
+    with contextlib.ExitStack() as stack:
+        monitors = _monitors(watch or Monitoring(), scenario, stack)
+        try:
+            result = _execute(scenario, console, workers=workers, quiet=quiet, monitors=monitors)
+        except InterruptedBeforeStart:
+            print("loadlens: interrupted before the load started; nothing was measured",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(ExitCode.INTERRUPTED)
     if out is not None:
         write_result(result, out)
     written = _write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
@@ -196,6 +231,38 @@ def _run(flags: RunFlags, *, workers: int | None, outputs: RunOutputs, quiet: bo
         if stored:
             console.print(f"stored as {result.id} in {stored} (see `loadlens history`)")
     sys.exit(exit_code_for(result))
+
+
+def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack) -> MonitorSet:
+    """The probes asked for (starting the --server target first); bad ones exit 2."""
+    from loadlens.monitoring.host_probe import HostProbe
+    from loadlens.monitoring.managed_server import ManagedServer, ServerError
+    from loadlens.monitoring.monitor_set import MonitorSet
+    from loadlens.monitoring.probe import Probe
+    from loadlens.monitoring.process_probe import ProcessTreeProbe, find_processes
+
+    probes: list[Probe] = []
+    if watch.server:
+        url = scenario.base_url or (scenario.requests[0].url if scenario.requests else "")
+        server = ManagedServer(watch.server, url)
+        try:
+            server.start()
+        except ServerError as e:
+            _fail_input(str(e))
+        stack.callback(server.stop)
+        probes.append(ProcessTreeProbe([server.pid], label=f"--server, pid {server.pid}"))
+    if watch.pids:
+        probes.append(ProcessTreeProbe(list(watch.pids)))
+    for name in watch.names:
+        pids = find_processes(name)
+        if not pids:
+            _fail_input(f"--monitor-process {name!r}: no running process matches it")
+        probes.append(ProcessTreeProbe(pids, label=f"--monitor-process {name}"))
+    for probe in probes:
+        probe.name = "target" if len(probes) == 1 else f"target {probes.index(probe) + 1}"
+    if probes or watch.host:
+        probes.append(HostProbe())
+    return MonitorSet(probes)
 
 
 def _write_reports(
@@ -271,13 +338,18 @@ def _check_writable(out: Path) -> None:
 
 
 def _execute(
-    scenario: Scenario, console: Console, *, workers: int | None, quiet: bool
+    scenario: Scenario,
+    console: Console,
+    *,
+    workers: int | None,
+    quiet: bool,
+    monitors: MonitorSet | None = None,
 ) -> RunResult:
     """Run the scenario, with the live view when a person is watching a terminal."""
     from loadlens.engine.coordinator import Coordinator, planned_duration
 
     # Workers fork before the live view starts its refresh thread.
-    with Coordinator(scenario, workers) as coordinator:
+    with Coordinator(scenario, workers, monitors) as coordinator:
         if quiet or not console.is_terminal:
             return coordinator.run()
         from loadlens.reporting.live_view import LiveView

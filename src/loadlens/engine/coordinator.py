@@ -23,6 +23,7 @@ from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
 from loadlens.metrics.run_result import RunResult, RunStatus, TimelinePoint, Totals
 from loadlens.metrics.snapshot import Snapshot
 from loadlens.metrics.thresholds import parse_threshold
+from loadlens.monitoring.monitor_set import MonitorSet
 from loadlens.scenario.load import Capacity
 from loadlens.scenario.model import Scenario
 
@@ -98,8 +99,11 @@ class Coordinator:
     as a context manager, anything still running is killed on the way out.
     """
 
-    def __init__(self, scenario: Scenario, workers: int | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, workers: int | None = None, monitors: MonitorSet | None = None
+    ) -> None:
         self.scenario = scenario
+        self._monitors = monitors
         self.workers = workers or default_workers(scenario)
         self.thresholds = [parse_threshold(t) for t in scenario.thresholds]
         self.aggregator = RunAggregator(
@@ -166,8 +170,13 @@ class Coordinator:
             for pipe in self._pipes:
                 pipe.send(Start(self._t0_ns))
             started = True
+            if self._monitors:
+                self._monitors.start(self._t0_ns)
             self._collect()
         finally:
+            if self._monitors and started:
+                self._monitors.stop()
+                self.outcome.monitors = self._monitors.results()
             # Workers never started wait for a Start that will not come: kill them now.
             self._reap(force=not started or self._interrupts.count > 1)
         for point in self.aggregator.finish():

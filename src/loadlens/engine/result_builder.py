@@ -35,6 +35,7 @@ class RunOutcome:
     failures: list[str] = field(default_factory=list)  # workers lost, watchdog stops
     notes: list[str] = field(default_factory=list)
     capacity_steps: list[dict[str, Any]] = field(default_factory=list)
+    monitors: dict[str, Any] = field(default_factory=dict)  # target-side samples, by monitor
 
 
 def _p99_ms(histogram: LatencyHistogram) -> float:
@@ -101,6 +102,7 @@ def build_result(
         totals=totals,
         endpoints=aggregator.endpoint_results(duration),
         checks=aggregator.checks(),
+        monitors=outcome.monitors,
         script_errors=aggregator.script_errors,
         thresholds=[t.judge(totals) for t in thresholds],
         timeline=timeline,

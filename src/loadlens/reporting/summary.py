@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -36,6 +38,40 @@ def _num(v: float) -> str:
 
 def _latency_row(table: Table, label: str, s: LatencyStats) -> None:
     table.add_row(label, *(_num(v) for v in (s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max)))
+
+
+def _series(monitor: dict[str, Any], key: str) -> list[float]:
+    return [float(p[key]) for p in monitor.get("timeline", []) if key in p]
+
+
+def _monitor_table(result: RunResult) -> Table:
+    """The target side: CPU and memory of each monitored process tree and host."""
+    table = Table(title="target (sampled each second)", title_justify="left", show_edge=False)
+    for col in ("monitor", "CPU avg", "CPU peak", "memory start", "memory end", "detail"):
+        table.add_column(col, justify="left" if col in ("monitor", "detail") else "right")
+    for name, monitor in result.monitors.items():
+        cpu = _series(monitor, "cpu_percent")
+        memory = _series(
+            monitor, "rss_mb" if monitor.get("kind") == "process" else "memory_used_mb"
+        )
+        if monitor.get("kind") == "process":
+            cores = _series(monitor, "cores")
+            established = [p.get("tcp", {}).get("ESTABLISHED", 0) for p in monitor["timeline"]]
+            detail = (f"{monitor.get('target', '')}; peak {max(cores, default=0):.2f} cores, "
+                      f"{max(established, default=0)} TCP connections")  # fmt: skip
+        else:
+            iowait = _series(monitor, "cpu_iowait")
+            detail = f"{monitor.get('target', '')}; iowait avg {_avg(iowait):.1f}%"
+        table.add_row(
+            name, f"{_avg(cpu):.1f}%" if cpu else "-", f"{max(cpu):.1f}%" if cpu else "-",
+            f"{memory[0]:,.0f} MB" if memory else "-", f"{memory[-1]:,.0f} MB" if memory else "-",
+            detail,
+        )  # fmt: skip
+    return table
+
+
+def _avg(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def render_summary(result: RunResult, console: Console) -> None:
@@ -114,6 +150,10 @@ def render_summary(result: RunResult, console: Console) -> None:
                                style="bold red")]  # fmt: skip
         for error, count in result.script_errors.items():
             parts.append(Text(f"  {count:,} × {error}", style="red"))
+    if result.monitors:
+        parts += [Text(), _monitor_table(result)]
+        for monitor in result.monitors.values():
+            parts += [Text(f"note: {n}", style="yellow") for n in monitor.get("notes", [])]
     if result.capacity:
         cap = result.capacity
         parts += [

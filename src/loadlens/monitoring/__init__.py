@@ -1,0 +1,1 @@
+"""Target-side monitors: what the server did while the load ran, second by second."""
