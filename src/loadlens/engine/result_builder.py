@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loadlens import __version__
+from loadlens.analysis.findings import diagnose
 from loadlens.analysis.verdict import Verdict, judge_generator
 from loadlens.engine.executors import OPEN_MODELS
 from loadlens.metrics.aggregate import RunAggregator
@@ -81,7 +82,7 @@ def build_result(
             "steps": outcome.capacity_steps,
         }
     started = outcome.started or datetime.now().astimezone()
-    return RunResult(
+    result = RunResult(
         id=uuid.uuid4().hex[:12],
         name=scenario.name,
         tags=dict(scenario.tags),
@@ -116,3 +117,5 @@ def build_result(
         capacity=capacity,
         histograms=aggregator.histograms(),
     )
+    result.findings = diagnose(result)
+    return result

@@ -82,6 +82,7 @@ class ProcessTreeProbe:
         if not tree:
             raise ProbeGone("the target process exited")
         busy = 0.0
+        busiest, busiest_pid = 0.0, 0
         rss = threads = files = 0
         tcp: dict[str, int] = {}
         seen: dict[int, float] = {}
@@ -97,13 +98,19 @@ class ProcessTreeProbe:
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             # A process born during the second spent all its CPU time in it.
-            busy += cpu - self._cpu.get(process.pid, 0.0)
+            used = cpu - self._cpu.get(process.pid, 0.0)
+            busy += used
+            if used > busiest:
+                busiest, busiest_pid = used, process.pid
             seen[process.pid] = cpu
         self._cpu = seen
         cores = max(busy, 0.0) / elapsed
         return {
             "cores": round(cores, 4),
             "cpu_percent": round(cores / _CPUS * 100, 3),
+            # One process can be the bottleneck while the tree looks idle (a GIL-bound app).
+            "busiest_cores": round(max(busiest, 0.0) / elapsed, 4),
+            "busiest_pid": busiest_pid,
             "rss_mb": round(rss / 2**20, 3),
             "threads": threads,
             "open_files": files,

@@ -154,6 +154,15 @@ def render_summary(result: RunResult, console: Console) -> None:
         parts += [Text(), _monitor_table(result)]
         for monitor in result.monitors.values():
             parts += [Text(f"note: {n}", style="yellow") for n in monitor.get("notes", [])]
+    if result.findings:
+        parts += [Text(), Text("findings", style="bold")]
+        style = {"critical": "bold red", "high": "red", "medium": "yellow"}
+        for finding in result.findings:
+            parts += [
+                Text(f"● {finding.title}", style=style.get(finding.severity, "")),
+                Text(f"  {finding.evidence}"),
+                Text(f"  → {finding.suggestion}", style="dim"),
+            ]
     if result.capacity:
         cap = result.capacity
         parts += [

@@ -1,0 +1,36 @@
+"""Diagnosis: rules that read a finished run and say what is wrong, with the evidence.
+
+One module per rule; each is a function from the RunResult to a Finding or None. The
+generator-bound verdict outranks them all: when loadlens itself was the bottleneck, the
+target's figures cannot be read, so no other finding is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from loadlens.analysis.findings.connection_churn import connection_per_request
+from loadlens.analysis.findings.generator_bound import generator_bound
+from loadlens.analysis.findings.memory_growth import memory_growth
+from loadlens.analysis.findings.target_cpu import target_cpu_idle_while_slow, target_cpu_saturated
+from loadlens.metrics.run_result import Finding, RunResult
+
+__all__ = ["RULES", "diagnose"]
+
+Rule = Callable[[RunResult], Finding | None]
+
+# In the order they are listed: the likeliest root cause first.
+RULES: tuple[Rule, ...] = (
+    target_cpu_saturated,
+    target_cpu_idle_while_slow,
+    memory_growth,
+    connection_per_request,
+)
+
+
+def diagnose(result: RunResult) -> list[Finding]:
+    """Every finding the run supports."""
+    outranking = generator_bound(result)
+    if outranking is not None:
+        return [outranking]
+    return [finding for rule in RULES if (finding := rule(result)) is not None]

@@ -1,0 +1,70 @@
+"""Diagnosis against targets with one bottleneck planted each: the right finding, with its
+evidence, fires; none fires against a healthy, unsaturated target."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.cli import LoadlensRunner, check_result
+
+pytestmark = pytest.mark.timeout(120)
+
+PLANTED = Path(__file__).resolve().parents[1] / "support" / "planted_server.py"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(loadlens: LoadlensRunner, mode: str, *load: str) -> dict[str, Any]:
+    port = _port()
+    server = f"{sys.executable} {PLANTED} {mode} {port}"
+    run = loadlens.run(f"http://127.0.0.1:{port}/", *load, "--server", server, "--workers", "1",
+                       timeout=90)  # fmt: skip
+    assert run.returncode in (0, 99), run.describe()
+    return check_result(run.result)
+
+
+def _ids(result: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in result["findings"]]
+
+
+def test_a_healthy_target_gets_no_finding(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "healthy", "--rate", "100/s", "-d", "5s")
+    assert result["findings"] == [], result["findings"]
+
+
+def test_a_cpu_bound_single_process_is_found(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "cpu", "-u", "8", "-d", "6s")
+    assert "target-cpu-saturated" in _ids(result), result["findings"]
+    finding = result["findings"][_ids(result).index("target-cpu-saturated")]
+    assert "one process (pid" in finding["evidence"] and "of a core" in finding["evidence"]
+    assert "worker processes" in finding["suggestion"]
+    assert "target-waiting" not in _ids(result)
+
+
+def test_waiting_with_an_idle_cpu_is_found(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "wait", "-u", "8", "-d", "6s")
+    assert _ids(result) == ["target-waiting"], result["findings"]
+    evidence = result["findings"][0]["evidence"]
+    assert "p95" in evidence and "requests in flight" in evidence
+
+
+def test_a_memory_leak_is_found(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "leak", "--rate", "150/s", "-d", "6s")
+    assert "memory-growth" in _ids(result), result["findings"]
+    finding = result["findings"][_ids(result).index("memory-growth")]
+    assert "RSS" in finding["evidence"] and "KiB per request" in finding["evidence"]
+
+
+def test_a_connection_per_request_is_found(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "close", "--rate", "150/s", "-d", "4s")
+    assert _ids(result) == ["new-connection-per-request"], result["findings"]
+    assert "connections" in result["findings"][0]["evidence"]

@@ -1,0 +1,69 @@
+"""A target with one bottleneck planted on purpose, for the diagnosis tests.
+
+`python tests/support/planted_server.py MODE PORT`, one process, one thread (asyncio):
+
+=========  =================================================================
+healthy    a small JSON answer at once
+cpu        each request burns 3 ms of CPU: one core saturates under load
+wait       each request waits 40 ms behind one global lock (a pool of one):
+           latency climbs while the CPU idles
+leak       each request keeps 256 KiB forever: memory grows through the run
+close      answers with `Connection: close`: a new TCP connection per request
+=========  =================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+MODES = ("healthy", "cpu", "wait", "leak", "close")
+BODY = b'{"ok":true}'
+_kept: list[bytes] = []
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mode: str,
+                  lock: asyncio.Lock) -> None:  # fmt: skip
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head:
+                return
+            if mode == "cpu":
+                until = time.perf_counter() + 0.003
+                while time.perf_counter() < until:
+                    pass
+            elif mode == "wait":
+                async with lock:
+                    await asyncio.sleep(0.04)
+            elif mode == "leak":
+                _kept.append(bytes(256 * 1024))
+            close = mode == "close"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                b"%s\r\n%s" % (len(BODY), b"Connection: close\r\n" if close else b"", BODY)
+            )
+            await writer.drain()
+            if close:
+                return
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return
+    finally:
+        writer.close()
+
+
+async def main(mode: str, port: int) -> None:
+    """Serve until killed."""
+    lock = asyncio.Lock()
+    server = await asyncio.start_server(
+        lambda r, w: _handle(r, w, mode, lock), "127.0.0.1", port, backlog=1024
+    )
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in MODES:
+        raise SystemExit(f"usage: planted_server.py {{{','.join(MODES)}}} PORT")
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
