@@ -222,8 +222,12 @@ def _run(
             sys.exit(ExitCode.INTERRUPTED)
     if out is not None:
         write_result(result, out)
-    written = _write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
     stored = _store(result, outputs.db) if outputs.store else None
+    try:
+        written = _write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
+    except OSError as e:  # the run is kept (stored, --out); a report that fails says so
+        print(f"loadlens: warning: a report was not written: {e}", file=sys.stderr)
+        written = []
     if not quiet:
         render_summary(result, console)
         for path in [*([out] if out else []), *written]:
@@ -245,13 +249,18 @@ def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack
     if watch.server:
         url = scenario.base_url or (scenario.requests[0].url if scenario.requests else "")
         server = ManagedServer(watch.server, url)
+        stack.callback(server.stop)  # before start: a Ctrl-C while it boots stops it too
         try:
             server.start()
         except ServerError as e:
             _fail_input(str(e))
-        stack.callback(server.stop)
         probes.append(ProcessTreeProbe([server.pid], label=f"--server, pid {server.pid}"))
     if watch.pids:
+        import psutil
+
+        missing = [pid for pid in watch.pids if not psutil.pid_exists(pid)]
+        if missing:
+            _fail_input(f"--monitor-pid {missing[0]}: no such process")
         probes.append(ProcessTreeProbe(list(watch.pids)))
     for name in watch.names:
         pids = find_processes(name)
@@ -287,7 +296,7 @@ def _write_reports(
 
 def _store(result: RunResult, db: str | None) -> str | None:
     """Keep the run in the store; a store that fails is a warning (the run is not lost)."""
-    from loadlens.storage.run_store import RunStore, StoreError, store_url
+    from loadlens.storage.run_store import RunStore, StoreError, safe_url, store_url
 
     url = store_url(db)
     try:
@@ -295,7 +304,7 @@ def _store(result: RunResult, db: str | None) -> str | None:
     except StoreError as e:
         print(f"loadlens: warning: the run was not stored: {e}", file=sys.stderr)
         return None
-    return url.removeprefix("sqlite:///")
+    return safe_url(url).removeprefix("sqlite:///")
 
 
 def _load_file(flags: RunFlags) -> Scenario:

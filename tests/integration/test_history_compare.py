@@ -168,3 +168,17 @@ def test_the_store_works_on_postgresql(
     assert (loadlens.tmp_path / "pg-csv" / "summary.csv").read_text().count(run_id) == 1
     stored = json.loads((loadlens.tmp_path / "run1.json").read_text())
     assert stored["id"] == run_id
+
+
+def test_names_with_brackets_are_shown_as_written(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    url = target_server.url("/ok?filter[status]=open&x[/y]=2")
+    run = loadlens.run(url, "-u", "1", "-i", "2", "--name", "[bold]api[/bold] [/v2]", quiet=False)
+    assert run.returncode == 0, run.describe()
+    assert "filter[status]=open" in run.stdout and "[bold]api[/bold] [/v2]" in run.stdout
+    run_id = check_result(run.result)["id"]
+    for args in (["history"], ["report", run_id], ["compare", run_id, run_id]):
+        done = _cli(loadlens, *args)
+        assert done.returncode == 0, done.stderr
+        assert "[bold]" in done.stdout, args  # shown, not taken for markup (it may wrap)

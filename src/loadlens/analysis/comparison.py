@@ -21,7 +21,8 @@ from loadlens.metrics.run_result import EndpointResult, RunResult, Totals
 __all__ = ["MIN_SECONDS", "Change", "Comparison", "MetricChange", "compare_runs"]
 
 ALPHA = 0.01  # how unlikely under "no change" a difference must be to count
-MIN_SECONDS = 5  # per-second samples each run needs for a verdict
+# Per-second samples each run needs: with 5 and 5, Mann-Whitney cannot reach p < 0.01.
+MIN_SECONDS = 6
 
 
 class Change(StrEnum):
@@ -72,6 +73,8 @@ class Comparison:
         scopes = [("run", self.overall), *self.endpoints.items()]
         for scope, metrics in scopes:
             for m in metrics:
+                if "." in m.metric:
+                    continue  # the target's CPU and memory inform; they follow the load
                 pct = m.change_pct
                 big = pct is None or abs(pct) > tolerance_pct
                 if m.change is Change.REGRESSED and big:
@@ -116,8 +119,9 @@ def _metrics(
     min_change: float,
 ) -> list[MetricChange]:
     a, b = _trim(series_a), _trim(series_b)
-    timed_a = [p for p in a if p["requests"]]
-    timed_b = [p for p in b if p["requests"]]
+    # Seconds that timed nothing (every request failed) have no latency, not a 0 ms one.
+    timed_a = [p for p in a if p["latency"].get("max", 0) > 0]
+    timed_b = [p for p in b if p["latency"].get("max", 0) > 0]
 
     def seconds(points: _Series, read: Callable[[dict[str, Any]], float]) -> list[float]:
         return [read(p) for p in points]

@@ -49,6 +49,13 @@ class ManagedServer:
             argv = shlex.split(self.command)
         except ValueError as e:
             raise ServerError(f"--server {self.command!r}: {e}") from None
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((self._host, self._port), timeout=0.5),
+        ):
+            # Something already answers there: the load would go to it, not to the server.
+            raise ServerError(f"--server: {self._host}:{self._port} already answers before the "
+                              "server starts (a server left running?); stop it first")  # fmt: skip
         try:
             self._process = subprocess.Popen(
                 argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -78,13 +85,14 @@ class ManagedServer:
     def stop(self) -> None:
         """SIGTERM to its whole group, then SIGKILL after 5 s."""
         process = self._process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
+        # The whole group, even when its first process has exited: children it started
+        # (a shell's server) would go on serving.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # what did not go on SIGTERM
+        process.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -16,8 +17,10 @@ _CPUS = os.cpu_count() or 1
 
 
 def find_processes(name: str) -> list[int]:
-    """Pids whose name, or command line, contains `name` (not loadlens's own)."""
-    own = {os.getpid(), *(p.pid for p in psutil.Process().children(recursive=True))}
+    """Pids whose name, or command line, contains `name` (not loadlens, its children, or
+    the shells that started it, whose trees hold loadlens itself)."""
+    me = psutil.Process()
+    own = {me.pid, *(p.pid for p in me.children(recursive=True)), *(p.pid for p in me.parents())}
     found = []
     for process in psutil.process_iter(["pid", "name", "cmdline"]):
         info = process.info
@@ -82,17 +85,19 @@ class ProcessTreeProbe:
         self.target = ""
 
     def _tree(self) -> list[psutil.Process]:
-        processes = []
+        """The roots and their descendants, each once (a root may be another's child)."""
+        processes: dict[int, psutil.Process] = {}
         for pid in self._roots:
             try:
                 root = psutil.Process(pid)
                 if root.status() == psutil.STATUS_ZOMBIE:
                     continue  # exited; its parent has not collected it yet
-                processes.append(root)
-                processes.extend(root.children(recursive=True))
-            except psutil.NoSuchProcess:
+                processes.setdefault(root.pid, root)
+                for child in root.children(recursive=True):
+                    processes.setdefault(child.pid, child)
+            except psutil.Error:
                 continue
-        return processes
+        return list(processes.values())
 
     def start(self) -> None:
         """Note each process's CPU time so far."""
@@ -104,7 +109,12 @@ class ProcessTreeProbe:
             f"{self._label or 'pid ' + ', '.join(map(str, self._roots))} "
             f"({', '.join(names)}; {len(tree)} process{'es' if len(tree) != 1 else ''})"
         )
-        self._cpu = {p.pid: _cpu_seconds(p) for p in tree}
+        self._cpu = {}
+        for process in tree:
+            try:
+                self._cpu[process.pid] = _cpu_seconds(process)
+            except psutil.Error:
+                continue  # exited just now
         self._ports = set()
         for process in tree:
             try:
@@ -135,10 +145,13 @@ class ProcessTreeProbe:
                     cpu = _cpu_seconds(process)
                     rss += process.memory_info().rss
                     threads += process.num_threads()
-                    if slow:
-                        files += process.num_fds()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
+            except psutil.Error:
+                continue  # gone
+            if slow:
+                # Another user's process hides its descriptors unless we are root: CPU
+                # and memory still count.
+                with contextlib.suppress(psutil.Error):
+                    files += process.num_fds()
             # A process born during the second spent all its CPU time in it.
             used = cpu - self._cpu.get(process.pid, 0.0)
             busy += used

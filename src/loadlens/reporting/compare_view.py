@@ -24,7 +24,7 @@ def _value(m: MetricChange, v: float) -> str:
 
 
 def _table(title: str, metrics: list[MetricChange]) -> Table:
-    table = Table(title=title, title_justify="left", show_edge=False)
+    table = Table(title=Text(title), title_justify="left", show_edge=False)
     for col in ("metric", "before", "after", "change", "verdict"):
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     for m in metrics:
@@ -43,8 +43,8 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("before", f"{a.id}  {a.name}  {a.started_at}  ({a.duration_s:.0f} s)")
-    head.add_row("after", f"{b.id}  {b.name}  {b.started_at}  ({b.duration_s:.0f} s)")
+    head.add_row("before", Text(f"{a.id}  {a.name}  {a.started_at}  ({a.duration_s:.0f} s)"))
+    head.add_row("after", Text(f"{b.id}  {b.name}  {b.started_at}  ({b.duration_s:.0f} s)"))
     parts: list[Table | Text] = [head, Text(), _table("overall", comparison.overall)]
     for name, metrics in comparison.endpoints.items():
         parts += [Text(), _table(name, metrics)]

@@ -30,7 +30,7 @@ def render_history(rows: list[RunRow], console: Console) -> None:
         verdict_style = {"valid": "green", "generator-bound": "red"}.get(row.verdict, "yellow")
         name = row.name + "".join(f" {k}={v}" for k, v in row.tags.items())
         table.add_row(
-            row.id, name, row.started_at.strftime("%Y-%m-%d %H:%M:%S"), row.load,
+            row.id, Text(name), row.started_at.strftime("%Y-%m-%d %H:%M:%S"), Text(row.load),
             f"{row.requests:,}", f"{row.rps:,.1f}", f"{row.mean_ms:.1f} ms",
             f"{row.p95_ms:.1f} ms", f"{row.error_rate:.2%}", held[row.thresholds_ok],
             Text(row.verdict if row.status == "completed" else f"{row.verdict} ({row.status})",

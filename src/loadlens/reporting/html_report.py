@@ -36,8 +36,9 @@ def _asset(name: str) -> str:
 
 
 def _json(data: Any) -> str:
-    # Inside <script>, "</" would end the element: escape it (valid JSON either way).
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # Inside <script>, "</script" or "<!--" would change how the page parses: no "<" at
+    # all (\u003c is the same character to JSON).
+    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _ms(value: float) -> str:

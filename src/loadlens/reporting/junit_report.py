@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,7 +12,16 @@ from loadlens.metrics.thresholds import measured_text
 __all__ = ["junit_xml", "write_junit"]
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: str) -> str:
+    """Without the characters XML 1.0 cannot hold (an exception's text may have them)."""
+    return _NOT_XML.sub("?", value)
+
+
 def _case(suite: ET.Element, classname: str, name: str, failure: str | None) -> None:
+    name, failure = _text(name), None if failure is None else _text(failure)
     case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
     if failure is not None:
         ET.SubElement(case, "failure", message=failure, type="loadlens").text = failure

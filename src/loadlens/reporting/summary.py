@@ -63,9 +63,9 @@ def _monitor_table(result: RunResult) -> Table:
             iowait = _series(monitor, "cpu_iowait")
             detail = f"{monitor.get('target', '')}; iowait avg {_avg(iowait):.1f}%"
         table.add_row(
-            name, f"{_avg(cpu):.1f}%" if cpu else "-", f"{max(cpu):.1f}%" if cpu else "-",
+            Text(name), f"{_avg(cpu):.1f}%" if cpu else "-", f"{max(cpu):.1f}%" if cpu else "-",
             f"{memory[0]:,.0f} MB" if memory else "-", f"{memory[-1]:,.0f} MB" if memory else "-",
-            detail,
+            Text(detail),
         )  # fmt: skip
     return table
 
@@ -82,11 +82,13 @@ def render_summary(result: RunResult, console: Console) -> None:
     head.add_column()
     targets = ", ".join(dict.fromkeys(e.url for e in result.endpoints))
     if result.name not in (targets, ""):
-        head.add_row("run", result.name)
-    head.add_row("target", targets)
+        head.add_row("run", Text(result.name))  # names and URLs are text, never markup
+    head.add_row("target", Text(targets))
     head.add_row(
         "load",
-        ", ".join(f"{k}={v}" for k, v in result.load.items() if not isinstance(v, list | tuple)),
+        Text(
+            ", ".join(f"{k}={v}" for k, v in result.load.items() if not isinstance(v, list | tuple))
+        ),
     )
     head.add_row("status", f"{result.status} after {result.duration_s:.1f} s")
     head.add_row(
@@ -121,7 +123,7 @@ def render_summary(result: RunResult, console: Console) -> None:
             ep.add_column(col, justify="left" if col == "endpoint" else "right")
         for e in result.endpoints:
             ep.add_row(
-                e.name,
+                Text(e.name),
                 f"{e.rps:,.1f}",
                 f"{e.error_rate:.2%}",
                 _ms(e.latency.mean),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Engine,
@@ -33,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loadlens.metrics.run_result import RunResult
 
-__all__ = ["DEFAULT_DB", "RunRow", "RunStore", "StoreError", "store_url"]
+__all__ = ["DEFAULT_DB", "RunRow", "RunStore", "StoreError", "safe_url", "store_url"]
 
 DEFAULT_DB = Path("~/.loadlens/runs.db")
 
@@ -42,14 +43,14 @@ _runs = Table(
     "loadlens_runs",
     _metadata,
     Column("id", String(32), primary_key=True),
-    Column("name", String(300), nullable=False, index=True),
-    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("name", String(300), nullable=False, index=True),  # (cut to fit: URLs can be long)
+    Column("started_at", DateTime(timezone=False), nullable=False, index=True),  # UTC
     Column("duration_s", Float, nullable=False),
     Column("status", String(20), nullable=False),
     Column("verdict", String(20), nullable=False),
     Column("executor", String(40), nullable=False),
     Column("load", String(300), nullable=False),
-    Column("requests", Integer, nullable=False),
+    Column("requests", BigInteger, nullable=False),
     Column("rps", Float, nullable=False),
     Column("mean_ms", Float, nullable=False),
     Column("p95_ms", Float, nullable=False),
@@ -117,9 +118,11 @@ class RunStore:
             _metadata.create_all(self._engine)
         except ImportError as e:
             hint = " (pip install 'loadlens[postgres]')" if "psycopg" in str(e) else ""
-            raise StoreError(f"cannot open the run store {_safe(url)}: {e}{hint}") from None
+            raise StoreError(f"cannot open the run store {safe_url(url)}: {e}{hint}") from None
         except (SQLAlchemyError, OSError, ValueError) as e:
-            raise StoreError(f"cannot open the run store {_safe(url)}: {_first_line(e)}") from None
+            raise StoreError(
+                f"cannot open the run store {safe_url(url)}: {_first_line(e)}"
+            ) from None
 
     def save(self, result: RunResult) -> None:
         """Keep a run (replacing one with the same id)."""
@@ -127,8 +130,11 @@ class RunStore:
         held = [t.ok for t in result.thresholds]
         row = {
             "id": result.id,
-            "name": result.name,
-            "started_at": datetime.fromisoformat(result.started_at),
+            "name": result.name[:300],
+            # UTC, stored naive: SQLite keeps no zone and PostgreSQL converts to its own.
+            "started_at": datetime.fromisoformat(result.started_at)
+            .astimezone(UTC)
+            .replace(tzinfo=None),
             "duration_s": result.duration_s,
             "status": str(result.status),
             "verdict": str(result.verdict),
@@ -178,7 +184,8 @@ class RunStore:
         columns = [c for c in _runs.c if c.name not in ("document", "executor")]
         query = select(*columns).order_by(_runs.c.started_at.desc())
         if name:
-            query = query.where(_runs.c.name.contains(name, autoescape=True))
+            # ilike: case-blind on PostgreSQL as SQLite's LIKE already is
+            query = query.where(_runs.c.name.ilike(f"%{_like_escape(name)}%", escape="\\"))
         try:
             with self._engine.connect() as connection:
                 rows = connection.execute(query).all()
@@ -191,7 +198,8 @@ class RunStore:
                 continue
             out.append(
                 RunRow(
-                    id=row.id, name=row.name, started_at=row.started_at,
+                    id=row.id, name=row.name,
+                    started_at=row.started_at.replace(tzinfo=UTC).astimezone(),
                     duration_s=row.duration_s, status=row.status, verdict=row.verdict,
                     load=row.load, requests=row.requests, rps=row.rps, mean_ms=row.mean_ms,
                     p95_ms=row.p95_ms, error_rate=row.error_rate,
@@ -204,11 +212,15 @@ class RunStore:
         return out
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
