@@ -71,7 +71,7 @@ def test_a_run_writes_junit_with_failed_thresholds_and_checks(
     scenario.write_text(f"""
 base_url: {target_server.url("")}
 load: {{users: 1, iterations: 4}}
-thresholds: ["p95<1ms", "error_rate<1%"]
+thresholds: ["p95<1us", "error_rate<1%"]
 requests:
   - {{name: ok, path: /ok, checks: {{status: 200, body_contains: nowhere}}}}
 """)
@@ -84,7 +84,7 @@ requests:
                                 else None) for c in suite.iter("testcase")}  # type: ignore[union-attr]  # fmt: skip
     assert failures["ok: status 200"] is None
     assert failures["ok: body contains 'nowhere'"] == "failed 4 of 4 times"
-    assert str(failures["p95<1ms"]).startswith("p95<1ms crossed: measured")
+    assert str(failures["p95<1us"]).startswith("p95<1us crossed: measured")
     assert failures["error_rate<1%"] == "error_rate<1% crossed: measured 100.00%"
 
 
