@@ -38,9 +38,8 @@ def main() -> None:
         watch = ["--monitor-pid", str(nginx.pid), "--monitor", "host"]
         print(f"target {nginx.url}; loadlens --workers 1 on core {CORE}, {args.users} users, "
               f"{args.duration} s per run, {args.rounds} rounds\n")  # fmt: skip
-        print(
-            f"{'round':>5} {'variant':<10} {'requests':>10} {'CPU s':>7} {'req/CPU-s':>10}  monitor samples"
-        )
+        header = f"{'round':>5} {'variant':<10} {'requests':>10} {'CPU s':>7} {'req/CPU-s':>10}"
+        print(f"{header}  monitor samples")
         for round_no in range(args.rounds):
             variants = [("plain", []), ("monitored", watch)]
             if round_no % 2:
