@@ -25,6 +25,11 @@ def _totals_row(totals: Totals) -> dict[str, Any]:
     return row
 
 
+def _cell(text: str) -> str:
+    """A name as a spreadsheet will not run it: `=`, `+`, `-` or `@` first starts a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         fields = list(dict.fromkeys(k for row in rows for k in row)) or ["empty"]
@@ -38,7 +43,7 @@ def write_csv(result: RunResult, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     totals = result.totals
     summary = {
-        "run_id": result.id, "name": result.name, "started_at": result.started_at,
+        "run_id": result.id, "name": _cell(result.name), "started_at": result.started_at,
         "duration_s": f"{result.duration_s:.3f}", "status": str(result.status),
         "verdict": str(result.verdict), "executor": result.load.get("executor"),
         "iterations": totals.iterations, "dropped_iterations": totals.dropped_iterations,
@@ -47,7 +52,7 @@ def write_csv(result: RunResult, directory: Path) -> list[Path]:
         "thresholds_ok": all(t.ok for t in result.thresholds) if result.thresholds else "",
     }  # fmt: skip
     endpoints = [
-        {"name": e.name, "method": e.method, "url": e.url, **_totals_row(e),
+        {"name": _cell(e.name), "method": e.method, "url": _cell(e.url), **_totals_row(e),
          **{f"status_{k}": v for k, v in e.status_codes.items()},
          **{f"error_{k}": v for k, v in e.errors.items()}}
         for e in result.endpoints
