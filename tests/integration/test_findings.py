@@ -68,3 +68,24 @@ def test_a_connection_per_request_is_found(loadlens: LoadlensRunner) -> None:
     result = _run(loadlens, "close", "--rate", "150/s", "-d", "4s")
     assert _ids(result) == ["new-connection-per-request"], result["findings"]
     assert "connections" in result["findings"][0]["evidence"]
+
+
+def test_a_throughput_ceiling_and_the_latency_knee_are_found(loadlens: LoadlensRunner) -> None:
+    # One request at a time, 40 ms each: 25 req/s whatever the users; ramp 0 -> 16 users.
+    result = _run(loadlens, "wait", "--stages", "10s:16")
+    ids = _ids(result)
+    assert "throughput-ceiling" in ids and "latency-knee" in ids, result["findings"]
+    ceiling = result["findings"][ids.index("throughput-ceiling")]
+    assert "users went from" in ceiling["evidence"] and "req/s" in ceiling["title"]
+    assert (
+        "Latency left its baseline at about"
+        in result["findings"][ids.index("latency-knee")]["title"]
+    )
+
+
+def test_errors_that_surge_with_the_load_are_found(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "pool", "--stages", "9s:20")
+    ids = _ids(result)
+    assert "error-surge" in ids, result["findings"]
+    finding = result["findings"][ids.index("error-surge")]
+    assert "http-5xx" in finding["evidence"] and "CPU stayed low" in finding["suggestion"]

@@ -9,6 +9,8 @@ wait       each request waits 40 ms behind one global lock (a pool of one):
            latency climbs while the CPU idles
 leak       each request keeps 256 KiB forever: memory grows through the run
 close      answers with `Connection: close`: a new TCP connection per request
+pool       two slots of 20 ms each; a request that waits over 60 ms for one gets a
+           503 (a pool that runs out under load, with the CPU idle)
 =========  =================================================================
 """
 
@@ -18,13 +20,13 @@ import asyncio
 import sys
 import time
 
-MODES = ("healthy", "cpu", "wait", "leak", "close")
+MODES = ("healthy", "cpu", "wait", "leak", "close", "pool")
 BODY = b'{"ok":true}'
 _kept: list[bytes] = []
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mode: str,
-                  lock: asyncio.Lock) -> None:  # fmt: skip
+                  lock: asyncio.Lock, pool: asyncio.Semaphore) -> None:  # fmt: skip
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -39,10 +41,21 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
                     await asyncio.sleep(0.04)
             elif mode == "leak":
                 _kept.append(bytes(256 * 1024))
+            status = b"200 OK"
+            if mode == "pool":
+                try:
+                    await asyncio.wait_for(pool.acquire(), timeout=0.06)
+                except TimeoutError:
+                    status = b"503 Service Unavailable"
+                else:
+                    try:
+                        await asyncio.sleep(0.02)
+                    finally:
+                        pool.release()
             close = mode == "close"
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                b"%s\r\n%s" % (len(BODY), b"Connection: close\r\n" if close else b"", BODY)
+                b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                b"%s\r\n%s" % (status, len(BODY), b"Connection: close\r\n" if close else b"", BODY)
             )
             await writer.drain()
             if close:
@@ -55,9 +68,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
 
 async def main(mode: str, port: int) -> None:
     """Serve until killed."""
-    lock = asyncio.Lock()
+    lock, pool = asyncio.Lock(), asyncio.Semaphore(2)
     server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, mode, lock), "127.0.0.1", port, backlog=1024
+        lambda r, w: _handle(r, w, mode, lock, pool), "127.0.0.1", port, backlog=1024
     )
     async with server:
         await server.serve_forever()

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loadlens.analysis.findings.connection_churn import connection_per_request
+from loadlens.analysis.findings.error_surge import error_surge
 from loadlens.analysis.findings.generator_bound import generator_bound
+from loadlens.analysis.findings.load_response import latency_knee, throughput_ceiling
 from loadlens.analysis.findings.memory_growth import memory_growth
 from loadlens.analysis.findings.target_cpu import target_cpu_idle_while_slow, target_cpu_saturated
 from loadlens.metrics.run_result import Finding, RunResult
@@ -23,6 +25,9 @@ Rule = Callable[[RunResult], Finding | None]
 RULES: tuple[Rule, ...] = (
     target_cpu_saturated,
     target_cpu_idle_while_slow,
+    throughput_ceiling,
+    latency_knee,
+    error_surge,
     memory_growth,
     connection_per_request,
 )
