@@ -114,8 +114,10 @@ def cli() -> None:
               help="Monitor this process and its children (repeatable).")  # fmt: skip
 @click.option("--monitor-process", "monitor_names", multiple=True,
               help="Monitor processes whose name or command line has it (repeatable).")  # fmt: skip
-@click.option("--monitor", "monitor_specs", multiple=True, type=click.Choice(["host"]),
-              help="Also monitor: host (this machine's CPU, memory, network, disk).")  # fmt: skip
+@click.option("--monitor", "monitor_specs", multiple=True, metavar="SPEC",
+              help="Also monitor: host, or agent://HOST:PORT (repeatable).")  # fmt: skip
+@click.option("--agent-token", envvar="LOADLENS_AGENT_TOKEN",
+              help="The token of `loadlens agent`s. [LOADLENS_AGENT_TOKEN]")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     target: str,
@@ -133,6 +135,7 @@ def run(
     monitor_pids: tuple[int, ...],
     monitor_names: tuple[str, ...],
     monitor_specs: tuple[str, ...],
+    agent_token: str | None,
     quiet: bool,
     **flags: Any,
 ) -> None:
@@ -140,8 +143,19 @@ def run(
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
                          store=not no_store, tags=_tags(tags))  # fmt: skip
+    agents = []
+    for spec in monitor_specs:
+        if spec.startswith("agent://"):
+            agents.append(spec.removeprefix("agent://").rstrip("/"))
+        elif spec != "host":
+            raise click.UsageError(f"--monitor {spec!r}: expected host or agent://HOST:PORT")
+    if agents and not agent_token:
+        raise click.UsageError(
+            "--monitor agent://...: give --agent-token (or LOADLENS_AGENT_TOKEN)"
+        )
     watch = Monitoring(server=server, pids=monitor_pids, names=monitor_names,
-                       host="host" in monitor_specs)  # fmt: skip
+                       host="host" in monitor_specs, agents=tuple(agents),
+                       agent_token=agent_token or "")  # fmt: skip
     _run(run_flags, workers=workers, outputs=outputs, quiet=quiet, watch=watch)
 
 
@@ -153,6 +167,8 @@ class Monitoring:
     pids: tuple[int, ...] = ()
     names: tuple[str, ...] = ()
     host: bool = False
+    agents: tuple[str, ...] = ()  # HOST:PORT of `loadlens agent`s
+    agent_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -267,11 +283,24 @@ def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack
         if not pids:
             _fail_input(f"--monitor-process {name!r}: no running process matches it")
         probes.append(ProcessTreeProbe(pids, label=f"--monitor-process {name}"))
+    remote: list[Probe] = []
+    for address in watch.agents:
+        from loadlens.monitoring.agent_probe import AgentClient, AgentSection
+        from loadlens.monitoring.probe import ProbeGone
+
+        client = AgentClient(address, watch.agent_token)
+        try:
+            info = client.get("/v1/info")
+        except ProbeGone as e:
+            _fail_input(f"--monitor agent://{address}: {e}")
+        if "process" in info:
+            probes.append(AgentSection(client, "process", str(info["process"])))
+        remote.append(AgentSection(client, "host", str(info.get("host", address))))
     for probe in probes:
         probe.name = "target" if len(probes) == 1 else f"target {probes.index(probe) + 1}"
-    if probes or watch.host:
+    if (probes and len(remote) < len(probes)) or watch.host:
         probes.append(HostProbe())
-    return MonitorSet(probes)
+    return MonitorSet(probes + remote)
 
 
 def _write_reports(
@@ -431,6 +460,43 @@ def demo(users: int, duration: str, out: Path | None) -> None:
         else:
             code = 0
     sys.exit(code)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+@click.option("--port", type=int, default=9400, show_default=True)
+@click.option("--token", envvar="LOADLENS_AGENT_TOKEN",
+              help="Required of every request. [LOADLENS_AGENT_TOKEN, else a new one]")  # fmt: skip
+@click.option("--pid", "pids", type=int, multiple=True, help="Also report this process tree.")
+@click.option("--process", "process_name", help="Also report the processes matching this.")
+def agent(
+    host: str, port: int, token: str | None, pids: tuple[int, ...], process_name: str | None
+) -> None:
+    """Serve this host's samples (and a process's) to loadlens on another machine."""
+    import secrets
+
+    from loadlens.monitoring.agent_server import AgentServer
+    from loadlens.monitoring.process_probe import ProcessTreeProbe, find_processes
+
+    roots = list(pids) + (find_processes(process_name) if process_name else [])
+    if process_name and len(roots) == len(pids):
+        _fail_input(f"--process {process_name!r}: no running process matches it")
+    generated = token is None
+    token = token or secrets.token_urlsafe(24)
+    try:
+        server = AgentServer(host, port, token, ProcessTreeProbe(roots) if roots else None)
+    except OSError as e:
+        _fail_input(f"cannot listen on {host}:{port} ({e.strerror})")
+    click.echo(f"loadlens agent on http://{host}:{server.port}")
+    shown = token if generated else "the one given"  # never echo a secret the user chose
+    click.echo(f"token: {shown}   (loadlens run ... --monitor agent://HOST:{server.port} "
+               "--agent-token TOKEN)", err=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
 
 
 @cli.command()
