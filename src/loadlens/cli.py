@@ -143,19 +143,23 @@ def run(
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
                          store=not no_store, tags=_tags(tags))  # fmt: skip
-    agents = []
+    agents, databases = [], []
     for spec in monitor_specs:
         if spec.startswith("agent://"):
             agents.append(spec.removeprefix("agent://").rstrip("/"))
+        elif spec.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            databases.append(spec)
         elif spec != "host":
-            raise click.UsageError(f"--monitor {spec!r}: expected host or agent://HOST:PORT")
+            raise click.UsageError(
+                f"--monitor {spec!r}: expected host, agent://HOST:PORT or postgresql://..."
+            )
     if agents and not agent_token:
         raise click.UsageError(
             "--monitor agent://...: give --agent-token (or LOADLENS_AGENT_TOKEN)"
         )
     watch = Monitoring(server=server, pids=monitor_pids, names=monitor_names,
                        host="host" in monitor_specs, agents=tuple(agents),
-                       agent_token=agent_token or "")  # fmt: skip
+                       agent_token=agent_token or "", databases=tuple(databases))  # fmt: skip
     _run(run_flags, workers=workers, outputs=outputs, quiet=quiet, watch=watch)
 
 
@@ -169,6 +173,7 @@ class Monitoring:
     host: bool = False
     agents: tuple[str, ...] = ()  # HOST:PORT of `loadlens agent`s
     agent_token: str = ""
+    databases: tuple[str, ...] = ()  # PostgreSQL URLs
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,12 @@ def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack
         probe.name = "target" if len(probes) == 1 else f"target {probes.index(probe) + 1}"
     if (probes and len(remote) < len(probes)) or watch.host:
         probes.append(HostProbe())
+    for url in watch.databases:
+        try:
+            from loadlens.monitoring.postgres_probe import PostgresProbe
+        except ImportError:
+            _fail_input("--monitor postgresql://...: pip install 'loadlens[postgres]'")
+        remote.append(PostgresProbe(url))
     return MonitorSet(probes + remote)
 
 

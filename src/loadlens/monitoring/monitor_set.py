@@ -22,6 +22,7 @@ class _Track:
     probe: Probe
     timeline: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    summary: dict[str, Any] | None = None  # what a probe tells about the whole run
     alive: bool = True
 
 
@@ -77,6 +78,9 @@ class MonitorSet:
         if self._thread is not None:
             self._thread.join(timeout=5)
         for track in self._tracks:
+            summarise = getattr(track.probe, "summary", None)
+            if summarise is not None and track.alive:
+                track.summary = self._guard(track, summarise, at=-1)
             try:
                 track.probe.stop()
             except Exception as e:
@@ -92,7 +96,9 @@ class MonitorSet:
             out[name] = {
                 "kind": track.probe.kind,
                 "target": track.probe.target,
-                "timeline": track.timeline,
-                "notes": track.notes,
+                "timeline": list(track.timeline),
+                "notes": list(track.notes),
             }
+            if track.summary is not None:
+                out[name]["summary"] = track.summary
         return out
