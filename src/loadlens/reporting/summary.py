@@ -54,6 +54,15 @@ def _monitor_table(result: RunResult) -> Table:
         memory = _series(
             monitor, "rss_mb" if monitor.get("kind") == "process" else "memory_used_mb"
         )
+        if monitor.get("kind") == "postgresql":
+            sessions = _series(monitor, "sessions_per_s")
+            backends = _series(monitor, "backends")
+            hits = _series(monitor, "cache_hit_percent")
+            detail = (f"{monitor.get('target', '')}; new sessions {_avg(sessions):.1f}/s, "
+                      f"backends peak {max(backends, default=0):.0f}, cache hit "
+                      f"{min(hits, default=100):.1f}% at worst")  # fmt: skip
+            table.add_row(Text(name), "-", "-", "-", "-", Text(detail))
+            continue
         if monitor.get("kind") == "process":
             cores = _series(monitor, "cores")
             established = [p.get("tcp", {}).get("ESTABLISHED", 0) for p in monitor["timeline"]]
