@@ -115,7 +115,7 @@ def cli() -> None:
 @click.option("--monitor-process", "monitor_names", multiple=True,
               help="Monitor processes whose name or command line has it (repeatable).")  # fmt: skip
 @click.option("--monitor", "monitor_specs", multiple=True, metavar="SPEC",
-              help="Also monitor: host, or agent://HOST:PORT (repeatable).")  # fmt: skip
+              help="host, agent://H:P, postgresql://..., prometheus://H:P/PATH.")  # fmt: skip
 @click.option("--agent-token", envvar="LOADLENS_AGENT_TOKEN",
               help="The token of `loadlens agent`s. [LOADLENS_AGENT_TOKEN]")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -143,15 +143,18 @@ def run(
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
                          store=not no_store, tags=_tags(tags))  # fmt: skip
-    agents, databases = [], []
+    agents, databases, scrapes = [], [], []
     for spec in monitor_specs:
         if spec.startswith("agent://"):
             agents.append(spec.removeprefix("agent://").rstrip("/"))
         elif spec.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
             databases.append(spec)
+        elif spec.startswith("prometheus://"):
+            scrapes.append(spec)
         elif spec != "host":
             raise click.UsageError(
-                f"--monitor {spec!r}: expected host, agent://HOST:PORT or postgresql://..."
+                f"--monitor {spec!r}: expected host, agent://HOST:PORT, postgresql://... "
+                "or prometheus://HOST:PORT/metrics"
             )
     if agents and not agent_token:
         raise click.UsageError(
@@ -159,7 +162,8 @@ def run(
         )
     watch = Monitoring(server=server, pids=monitor_pids, names=monitor_names,
                        host="host" in monitor_specs, agents=tuple(agents),
-                       agent_token=agent_token or "", databases=tuple(databases))  # fmt: skip
+                       agent_token=agent_token or "", databases=tuple(databases),
+                       scrapes=tuple(scrapes))  # fmt: skip
     _run(run_flags, workers=workers, outputs=outputs, quiet=quiet, watch=watch)
 
 
@@ -174,6 +178,7 @@ class Monitoring:
     agents: tuple[str, ...] = ()  # HOST:PORT of `loadlens agent`s
     agent_token: str = ""
     databases: tuple[str, ...] = ()  # PostgreSQL URLs
+    scrapes: tuple[str, ...] = ()  # prometheus://HOST:PORT/PATH?series=...
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,16 @@ def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack
         except ImportError:
             _fail_input("--monitor postgresql://...: pip install 'loadlens[postgres]'")
         remote.append(PostgresProbe(url))
+    for spec in watch.scrapes:
+        from loadlens.monitoring.probe import ProbeGone
+        from loadlens.monitoring.prometheus_probe import PrometheusProbe
+
+        scrape = PrometheusProbe(spec)
+        try:
+            scrape.start()  # reachable and readable now, or exit 2 before the load
+        except ProbeGone as e:
+            _fail_input(f"--monitor {spec}: {e}")
+        remote.append(scrape)
     return MonitorSet(probes + remote)
 
 
