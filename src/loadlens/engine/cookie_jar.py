@@ -2,7 +2,7 @@
 
 Deliberately small (no Domain/Path matching, no public-suffix rules): a load test talks to
 a few origins it names itself, and a full RFC 6265 jar (http.cookiejar) wants urllib
-request objects and costs tens of microseconds per request. Expiry is honoured, so a
+request and response objects built for every exchange. Expiry is honoured, so a
 logout that expires the session cookie logs the user out.
 """
 

@@ -17,7 +17,7 @@ import orjson
 if TYPE_CHECKING:
     from loadlens.engine.http_connection import HttpConnection
 
-__all__ = ["MAX_CAPTURED_BODY", "HeadCapture", "ResponseCapture"]
+__all__ = ["MAX_CAPTURED_BODY", "ResponseCapture"]
 
 # Checks and extraction see at most this much of a body; the rest is still read and counted
 # (a huge response must not become a huge allocation per user).
@@ -149,16 +149,3 @@ class ResponseCapture:
     def all_headers(self, name: bytes) -> list[bytes]:
         """Every value of header `name` (lower case), e.g. each Set-Cookie."""
         return [value for key, value in self.headers if key == name]
-
-
-class HeadCapture(ResponseCapture):
-    """A capture that keeps only the head (for the cookie jar, header checks and extraction).
-
-    The connection feeds it the raw head and parses with its own fast parsers, so it costs
-    no Python call per header or body chunk.
-    """
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__(keep_body=False)

@@ -21,7 +21,7 @@ from loadlens.engine.data_feeder import Feeder
 from loadlens.engine.http_connection import HttpConnection, open_connection
 from loadlens.engine.prepared_request import Endpoint, PreparedFlow
 from loadlens.engine.request_errors import ErrorKind, RequestFailed
-from loadlens.engine.response_capture import HeadCapture, ResponseCapture
+from loadlens.engine.response_capture import ResponseCapture
 from loadlens.engine.response_rules import StepRules
 from loadlens.metrics.recorder import IntervalRecorder
 
@@ -147,7 +147,8 @@ class VirtualUser:
             or any(e.reads_response for e in settings.endpoints)
         )
         self._capture = ResponseCapture(keep_body=True) if reads else None
-        self._capture_head = HeadCapture() if reads else None
+        # Head only: the connection feeds it the raw head and keeps its fast parsers.
+        self._capture_head = ResponseCapture(keep_body=False) if reads else None
         self._capturing: ResponseCapture | None = None
         self.extract_failed = False  # the last step's extraction did not happen
         self._flow: PreparedFlow = settings.flows[0] if settings.flows else None  # type: ignore[assignment]

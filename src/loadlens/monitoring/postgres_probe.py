@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from loadlens.monitoring.probe import ProbeGone
+from loadlens.storage.run_store import safe_url
 
 __all__ = ["PostgresProbe"]
 
@@ -45,7 +46,7 @@ class PostgresProbe:
 
     def __init__(self, url: str) -> None:
         self._url = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.target = _safe(self._url)
+        self.target = safe_url(self._url)
         self._conn: psycopg.Connection[Any] | None = None
         self._last: tuple[Any, ...] = ()
         self._tables: dict[str, tuple[Any, ...]] = {}  # seq scans, rows read, idx scans, rows
@@ -124,11 +125,3 @@ class PostgresProbe:
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-
-
-def _safe(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
-    return url

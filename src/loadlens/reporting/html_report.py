@@ -1,9 +1,8 @@
 """Self-contained HTML reports: one file, charts included, that opens offline.
 
-Charts are drawn by uPlot (bundled in `assets/`, inlined into each report): about 50 KB,
-made for time series, and it draws tens of thousands of points in a few milliseconds on a
-canvas, where SVG charting libraries are several times larger and slow down on long runs.
-The data goes in as JSON; the page draws from it.
+Charts are drawn by uPlot (bundled in `assets/`, inlined into each report): 51 KB
+minified, made for time series, drawing on a canvas (no DOM node per point, as SVG
+libraries need). The data goes in as JSON; the page draws from it.
 """
 
 from __future__ import annotations

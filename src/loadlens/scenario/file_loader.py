@@ -29,7 +29,13 @@ from loadlens.scenario.templating import (
 from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import Located, SourceError, read_yaml
 
-__all__ = ["LOAD_FLAG_FIELDS", "is_scenario_file", "load_scenario_file", "merge_load_flags"]
+__all__ = [
+    "LOAD_FLAG_FIELDS",
+    "is_scenario_file",
+    "load_scenario_file",
+    "merge_load_flags",
+    "resolve_timeouts",
+]
 
 # The RunFlags fields a scenario file's `load` section may set (flags override them).
 LOAD_FLAG_FIELDS = (
@@ -323,6 +329,20 @@ def merge_load_flags(load: FileLoad, overrides: RunFlags) -> RunFlags:
     return dataclasses.replace(overrides, **merged)
 
 
+def resolve_timeouts(
+    timeout: float | None, connect_timeout: float | None, overrides: RunFlags | None
+) -> tuple[float, float]:
+    """A file's whole-request and connect timeouts (10 s, min(5 s, timeout)) under the
+    command line's; raises InputError for a flag that is not a duration."""
+    whole = timeout or 10.0
+    connect = connect_timeout or min(5.0, whole)
+    if overrides and overrides.timeout:
+        whole = parse_duration(overrides.timeout, what="--timeout")
+    if overrides and overrides.connect_timeout:
+        connect = parse_duration(overrides.connect_timeout, what="--connect-timeout")
+    return whole, connect
+
+
 def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenario:
     """Read, validate and convert a scenario file; every problem names file, line and key."""
     located = read_yaml(path)
@@ -369,13 +389,10 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
             "rate+duration, ramping-arrival-rate: stages of rates, per-vu-iterations: "
             "users+iterations, capacity: rate+step",
         )  # fmt: skip
-    timeout = spec.defaults.timeout or 10.0
-    connect_timeout = spec.defaults.connect_timeout or min(5.0, timeout)
     try:
-        if overrides and overrides.timeout:
-            timeout = parse_duration(overrides.timeout, what="--timeout")
-        if overrides and overrides.connect_timeout:
-            connect_timeout = parse_duration(overrides.connect_timeout, what="--connect-timeout")
+        timeout, connect_timeout = resolve_timeouts(
+            spec.defaults.timeout, spec.defaults.connect_timeout, overrides
+        )
     except InputError as err:
         raise SourceError(located.file, None, "", str(err)) from None
     return Scenario(

@@ -1,9 +1,9 @@
 """JSONPath expressions, compiled once: plain key/index chains run as direct lookups.
 
 Parsing and the full language (wildcards, slices, filters) are jsonpath-ng's. Its `find`
-costs ~14 us even for `$.token`, a request's whole budget in the engine, so the common
-shape, a chain of names and indexes, is turned into a tuple of keys walked by hand
-(~0.3 us); anything else goes through jsonpath-ng.
+cost 12-14 us here even for a plain path, a request's whole budget in the engine, so the
+common shape, a chain of names and indexes, is turned into a tuple of keys walked by hand
+(0.7 us for `$.items[0].id`); anything else goes through jsonpath-ng.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
-from loadlens.scenario.file_loader import merge_load_flags
+from loadlens.scenario.file_loader import merge_load_flags, resolve_timeouts
 from loadlens.scenario.file_model import FileLoad, Seconds
 from loadlens.scenario.from_flags import RunFlags, build_load
 from loadlens.scenario.model import Scenario
-from loadlens.scenario.units import InputError, parse_duration
+from loadlens.scenario.units import InputError
 from loadlens.scenario.yaml_source import SourceError
 from loadlens.scripting.api import FlowFunction, ScriptFlow, flows_in
 
@@ -134,12 +134,9 @@ def load_script(path: Path, overrides: RunFlags | None = None) -> Scenario:
     flags = merge_load_flags(settings.load, overrides or RunFlags(target=file))
     try:
         load = build_load(flags)
-        timeout = settings.defaults.timeout or 10.0
-        connect_timeout = settings.defaults.connect_timeout or min(5.0, timeout)
-        if overrides and overrides.timeout:
-            timeout = parse_duration(overrides.timeout, what="--timeout")
-        if overrides and overrides.connect_timeout:
-            connect_timeout = parse_duration(overrides.connect_timeout, what="--connect-timeout")
+        timeout, connect_timeout = resolve_timeouts(
+            settings.defaults.timeout, settings.defaults.connect_timeout, overrides
+        )
     except InputError as err:
         raise SourceError(file, lines.get("load"), "load", str(err)) from None
     return Scenario(
