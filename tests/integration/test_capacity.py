@@ -18,7 +18,7 @@ def test_capacity_stops_at_the_first_step_that_breaks_the_slo(
         target_server.url("/serial?ms=5"),
         "--rate", "50/s", "--step", "50/s", "-d", "1s", "--max-steps", "10",
         "--slo-p95", "50ms", "--max-users", "400",
-        timeout=60,
+        timeout=60, quiet=False,
     )  # fmt: skip
     result = check_result(run.result)
     assert run.returncode in (0, 98), run.describe()
@@ -32,6 +32,19 @@ def test_capacity_stops_at_the_first_step_that_breaks_the_slo(
     assert steps[-1]["p95_ms"] >= 50.0
     assert result["duration_s"] < 8
     assert target_server.requests_seen == result["totals"]["requests"]
+    # Each step's throughput and requests in flight (Little's law), and the USL fitted to
+    # them: a single-worker server is contention-bound, topping out near its 200/s.
+    assert all(s["throughput"] > 0 and s["concurrency"] > 0 for s in steps)
+    assert steps[-1]["concurrency"] > 5 * steps[0]["concurrency"]
+    usl = capacity["usl"]
+    assert usl["points"] == len(steps) and usl["sigma"] > 0 and usl["r_squared"] > 0.8, usl
+    ceiling = usl["peak_throughput"] or usl["lam"] / usl["sigma"]
+    assert 150 <= ceiling <= 350, usl
+    assert (
+        "contention σ=" in capacity["usl_summary"]
+        and "the most measured" in capacity["usl_summary"]
+    )
+    assert "scalability (USL)" in run.stdout
 
 
 def test_capacity_flags_are_checked(loadlens: LoadlensRunner) -> None:

@@ -7,16 +7,26 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from support.cli import LoadlensRunner, check_result
+from support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
 
 APP = Path(__file__).resolve().parents[1] / "support" / "db_app.py"
+PLANTED = APP.with_name("planted_server.py")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -31,9 +41,7 @@ def database() -> str:
 
 
 def _run(loadlens: LoadlensRunner, mode: str, url: str, *load: str) -> dict[str, Any]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _port()
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     server = f"{sys.executable} {APP} {mode} {port} {dsn}"
     run = loadlens.run(f"http://127.0.0.1:{port}/item", *load, "--server", server,
@@ -57,6 +65,20 @@ def test_a_missing_index_is_named_with_its_column(loadlens: LoadlensRunner, data
         assert "on sku" in finding["title"] and "(sku)" in finding["suggestion"]
         assert any("loadlens_items" in s["query"] for s in monitor["summary"]["statements"])
     assert "db-connection-per-request" not in ids
+    assert items["live_rows"] >= 100_000
+    # The app's Server-Timing says the database takes the time; so does PostgreSQL.
+    assert "database-time-dominates" in ids, result["findings"]
+    dominates = result["findings"][ids.index("database-time-dominates")]
+    assert "Server-Timing" in dominates["title"] and "db " in dominates["evidence"]
+    if monitor["summary"]["pg_stat_statements"]:
+        top = monitor["summary"]["statements"][0]
+        assert "sku" in top["query"] and top["blocks_hit"] + top["blocks_read"] > 1000
+        # A 100,000-row scan takes ~10 ms here: slow statements fire from 10 ms on average.
+        if top["mean_ms"] >= 10:
+            assert "slow-statements" in ids, result["findings"]
+            slow = result["findings"][ids.index("slow-statements")]
+            assert "sku" in slow["evidence"] and "ms mean" in slow["evidence"]
+        assert ids.index("full-table-scan") == 0  # the root cause comes first
 
 
 def test_a_database_connection_per_request_is_found(
@@ -68,3 +90,43 @@ def test_a_database_connection_per_request_is_found(
     assert "full-table-scan" not in ids
     finding = result["findings"][ids.index("db-connection-per-request")]
     assert "new sessions" in finding["evidence"] and "pool" in finding["suggestion"]
+
+
+def test_a_healthy_database_gets_no_finding(loadlens: LoadlensRunner, database: str) -> None:
+    result = _run(loadlens, "indexed", database, "--rate", "50/s", "-d", "5s")
+    assert result["findings"] == [], result["findings"]
+    monitor = result["monitors"]["postgresql"]
+    if monitor["summary"]["pg_stat_statements"]:
+        top = monitor["summary"]["statements"][0]
+        assert "loadlens_items" in top["query"] and top["calls"] >= 100
+        assert top["blocks_hit"] + top["blocks_read"] > 0
+    assert result["endpoints"][0]["server_timing"]["db"]["count"] == result["totals"]["requests"]
+
+
+def test_a_database_that_goes_down_mid_run_is_a_note(
+    loadlens: LoadlensRunner, database: str
+) -> None:
+    """The monitor's database vanishes at ~2 s: noted, no crash, the load results intact."""
+    parsed = urlsplit(database)
+    proxy = TcpProxy((parsed.hostname or "127.0.0.1", parsed.port or 5432))
+    through_proxy = urlunsplit(parsed._replace(netloc=f"{parsed.username}:{parsed.password}"
+                                                      f"@127.0.0.1:{proxy.port}"))  # fmt: skip
+    port = _port()
+    server = f"{sys.executable} {PLANTED} healthy {port}"
+    proc, out, cmd = loadlens.start(f"http://127.0.0.1:{port}/", "--rate", "50/s", "-d", "6s",
+                                    "--server", server, "--monitor", through_proxy)  # fmt: skip
+    start = time.monotonic()
+    try:
+        time.sleep(3.5)  # (start-up, the server's port, then about two seconds of samples)
+    finally:
+        proxy.stop()
+    run = loadlens.finish(proc, out, cmd, start, timeout=60)
+    assert run.returncode == 0, run.describe()
+    assert "Traceback" not in run.stderr
+    result = check_result(run.result)
+    totals = result["totals"]
+    assert totals["failures"] == 0 and totals["requests"] >= 250, totals
+    monitor = result["monitors"]["postgresql"]
+    assert len(monitor["notes"]) == 1 and "stopped answering" in monitor["notes"][0], monitor
+    assert 1 <= len(monitor["timeline"]) <= 4, monitor["timeline"]
+    assert len(result["monitors"]["target"]["timeline"]) >= 5  # the other monitors go on

@@ -39,6 +39,9 @@ def _ids(result: dict[str, Any]) -> list[str]:
 def test_a_healthy_target_gets_no_finding(loadlens: LoadlensRunner) -> None:
     result = _run(loadlens, "healthy", "--rate", "100/s", "-d", "5s")
     assert result["findings"] == [], result["findings"]
+    # Its Server-Timing header is read, all of it app time and too little to matter.
+    timing = result["endpoints"][0]["server_timing"]
+    assert list(timing) == ["app"] and timing["app"]["count"] == result["totals"]["requests"]
 
 
 def test_a_cpu_bound_single_process_is_found(loadlens: LoadlensRunner) -> None:
@@ -89,3 +92,19 @@ def test_errors_that_surge_with_the_load_are_found(loadlens: LoadlensRunner) -> 
     assert "error-surge" in ids, result["findings"]
     finding = result["findings"][ids.index("error-surge")]
     assert "http-5xx" in finding["evidence"] and "CPU stayed low" in finding["suggestion"]
+
+
+def test_database_time_from_server_timing_is_found(loadlens: LoadlensRunner) -> None:
+    result = _run(loadlens, "db", "-u", "8", "-d", "5s")
+    endpoint = result["endpoints"][0]
+    timing = endpoint["server_timing"]
+    assert set(timing) == {"db", "app"}, timing
+    db = timing["db"]
+    assert db["count"] == endpoint["requests"]
+    assert 30 <= db["mean_ms"] < 60 and db["max_ms"] >= db["mean_ms"]
+    assert 0.5 < db["share"] <= 1.05 and timing["app"]["share"] < 0.2, timing
+    assert _ids(result) == ["database-time-dominates"], result["findings"]
+    finding = result["findings"][0]
+    assert finding["severity"] == "medium"  # p95 ~35 ms: the database dominates a fast request
+    assert "db" in finding["evidence"] and "of its mean service time" in finding["evidence"]
+    assert "EXPLAIN" in finding["suggestion"]

@@ -6,6 +6,7 @@ Screenshots go to test-artifacts/ (or $LOADLENS_TEST_ARTIFACTS) for a person to 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,30 @@ def test_the_comparison_report_overlays_both_runs(
     assert "Before and after" in page.text and "throughput" in page.text
     assert "too few seconds to judge" in page.text  # 3 s runs: honest about it
     assert "Too short to judge" in page.text
+
+
+def test_a_monitored_run_charts_every_monitor_and_shows_its_diagnosis(
+    loadlens: LoadlensRunner, tmp_path: Path
+) -> None:
+    planted = REPO / "tests" / "support" / "planted_server.py"
+    port = _free_port()
+    html = tmp_path / "monitored.html"
+    run = loadlens.run(f"http://127.0.0.1:{port}/", "-u", "8", "-d", "4s", "--workers", "1",
+                       "--server", f"{sys.executable} {planted} db {port}", "--monitor", "host",
+                       "--html", str(html), timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.describe()
+    result = check_result(run.result)
+    assert set(result["monitors"]) == {"target", "host"}, result["monitors"].keys()
+    page = open_page(html, ARTIFACTS / "monitored-report.png")
+    assert page.console_errors == [] and page.state["errors"] == [], page.state
+    # Throughput, latency, errors, generator, and one chart for each of the two monitors.
+    assert page.state["charts"] == page.state["drawn"] == page.state["painted"] == 6, page.state
+    assert "The target was not monitored" not in page.text
+    assert "Server timing" in page.text and "orders" not in page.text  # desc is not a name
+    assert "Most of the response time is spent in the database" in page.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -59,7 +59,7 @@ def test_a_started_server_is_monitored_and_stopped(
     if chromium_path() is not None:  # (the report tests say why it must exist in CI)
         page = open_page(html, ARTIFACTS / "run-report-monitored.png")
         assert page.console_errors == []
-        assert page.state["charts"] == page.state["drawn"] == page.state["painted"] == 5
+        assert page.state["charts"] == page.state["drawn"] == page.state["painted"] == 6
 
 
 def test_a_monitored_process_that_exits_is_reported_and_the_load_goes_on(

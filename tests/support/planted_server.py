@@ -11,7 +11,12 @@ leak       each request keeps 256 KiB forever: memory grows through the run
 close      answers with `Connection: close`: a new TCP connection per request
 pool       two slots of 20 ms each; a request that waits over 60 ms for one gets a
            503 (a pool that runs out under load, with the CPU idle)
+db         each request waits 30 ms on its "query" (concurrently) and says so in a
+           Server-Timing header: the database takes most of the time
 =========  =================================================================
+
+Every mode sends `Server-Timing: app;dur=...` (the db mode adds `db;dur=...`), as an
+instrumented app would.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 import sys
 import time
 
-MODES = ("healthy", "cpu", "wait", "leak", "close", "pool")
+MODES = ("healthy", "cpu", "wait", "leak", "close", "pool", "db")
 BODY = b'{"ok":true}'
 _kept: list[bytes] = []
 
@@ -32,6 +37,13 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
             head = await reader.readuntil(b"\r\n\r\n")
             if not head:
                 return
+            started = time.perf_counter()
+            timing = b""
+            if mode == "db":
+                await asyncio.sleep(0.03)
+                db_done = time.perf_counter()
+                timing = b'db;dur=%.3f;desc="orders query", ' % ((db_done - started) * 1e3)
+                started = db_done  # app time is the rest
             if mode == "cpu":
                 until = time.perf_counter() + 0.003
                 while time.perf_counter() < until:
@@ -53,9 +65,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
                     finally:
                         pool.release()
             close = mode == "close"
+            timing += b"app;dur=%.3f" % ((time.perf_counter() - started) * 1e3)
             writer.write(
                 b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                b"%s\r\n%s" % (status, len(BODY), b"Connection: close\r\n" if close else b"", BODY)
+                b"Server-Timing: %s\r\n%s\r\n%s"
+                % (status, len(BODY), timing, b"Connection: close\r\n" if close else b"", BODY)
             )
             await writer.drain()
             if close:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadlens.analysis.findings import diagnose
-from loadlens.metrics.run_result import RunResult
+from loadlens.metrics.run_result import EndpointResult, RunResult
 
 
 def _result(verdict: str = "valid", rss: list[float] | None = None, cores: float = 0.2,
@@ -55,3 +55,56 @@ def test_a_bound_generator_outranks_every_other_finding() -> None:
     findings = diagnose(result)
     assert [f.id for f in findings] == ["generator-bound"]
     assert findings[0].severity == "critical" and "90%" in findings[0].evidence
+
+
+def _with_database(result: RunResult, statements: list[dict[str, Any]]) -> RunResult:
+    result.monitors["postgresql"] = {
+        "kind": "postgresql", "target": "postgresql://app@db/shop", "timeline": [], "notes": [],
+        "summary": {"tables": [], "statements": statements, "pg_stat_statements": True},
+    }  # fmt: skip
+    return result
+
+
+def _statement(query: str, calls: int, mean_ms: float) -> dict[str, Any]:
+    return {"query": query, "calls": calls, "mean_ms": mean_ms, "total_ms": calls * mean_ms,
+            "rows": calls, "blocks_hit": 10 * calls, "blocks_read": 0}  # fmt: skip
+
+
+def test_slow_statements_and_database_time_from_postgres() -> None:
+    # 1000 requests of 2.5 ms mean service time: 2.5 s of requests in all.
+    quick = [_statement("SELECT * FROM users WHERE id = $1", 1000, 0.2)]
+    assert _ids(_with_database(_result(), quick)) == []
+    # Below 5 ms of service time a request is quick whatever its parts.
+    slow = [_statement("SELECT * FROM users WHERE last_login > $1", 1000, 12.0),
+            _statement("SELECT 1", 1000, 0.01)]  # fmt: skip
+    assert _ids(_with_database(_result(), slow)) == ["slow-statements"]
+    findings = diagnose(_with_database(_result(p95=40.0), slow))
+    assert [f.id for f in findings] == ["database-time-dominates", "slow-statements"]
+    dominates, listed = findings
+    assert dominates.severity == "medium" and "pg_stat_statements" in dominates.title
+    assert "last_login" in dominates.evidence and "12.0 s in all" in dominates.evidence
+    assert "1 slow statement " in listed.title and "12.0 ms mean x 1,000 calls" in listed.evidence
+    assert "SELECT 1" not in listed.evidence
+    # Slow requests make both high.
+    assert {f.severity for f in diagnose(_with_database(_result(p95=250.0), slow))
+            if f.id != "target-waiting"} == {"high"}  # fmt: skip
+
+
+def test_database_time_from_server_timing_names_the_endpoint() -> None:
+    result = _result(p95=40.0)
+    stats = result.totals.model_dump()
+    part = {"count": 1000, "total_ms": 0.0, "max_ms": 30.0}
+    result.endpoints = [EndpointResult.model_validate({
+        **stats, "name": "GET /orders", "method": "GET", "url": "http://t/orders",
+        "server_timing": {"db": {**part, "mean_ms": 16.0, "share": 0.8},
+                          "app": {**part, "mean_ms": 3.0, "share": 0.15}},
+    })]  # fmt: skip
+    findings = diagnose(result)
+    assert [f.id for f in findings] == ["database-time-dominates"]
+    assert "GET /orders (Server-Timing)" in findings[0].title
+    assert (
+        "db 16.0 ms" in findings[0].evidence and "other parts: app 3.0 ms" in findings[0].evidence
+    )
+    # A cache or app metric is not the database, however large its share.
+    result.endpoints[0].server_timing = {"cache": result.endpoints[0].server_timing["db"]}
+    assert _ids(result) == []

@@ -33,6 +33,9 @@ class CapacityJudge:
         if second + 1 < math.floor(step_end + 1e-9):
             return None
         p95 = self._latency.percentiles_ns(95.0)[95.0] / 1e6
+        latency = self._latency
+        mean_s = latency.sum_ns / latency.count / 1e9 if latency.count else 0.0
+        throughput = self._requests / self.config.step_duration
         error_rate = self._failures / self._requests if self._requests else 0.0
         ok = (
             p95 < self.config.slo_p95_ms
@@ -44,6 +47,9 @@ class CapacityJudge:
             "step": self._step,
             "rate": self.config.rate_of_step(self._step),
             "requests": self._requests,
+            "throughput": throughput,
+            # Little's law: requests in the system (queued or served), for the USL fit.
+            "concurrency": throughput * mean_s,
             "p95_ms": p95,
             "error_rate": error_rate,
             "dropped": self._dropped,

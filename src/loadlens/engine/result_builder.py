@@ -12,6 +12,7 @@ from typing import Any
 
 from loadlens import __version__
 from loadlens.analysis.findings import diagnose
+from loadlens.analysis.scalability import MIN_POINTS, describe, fit_usl
 from loadlens.analysis.verdict import Verdict, judge_generator
 from loadlens.engine.executors import OPEN_MODELS
 from loadlens.metrics.aggregate import RunAggregator
@@ -76,11 +77,7 @@ def build_result(
         timeline[-1].rps = timeline[-1].requests / (duration - timeline[-1].t)
     capacity = None
     if load.executor == "capacity":
-        held = [s["rate"] for s in outcome.capacity_steps if s["ok"]]
-        capacity = {
-            "highest_rate_within_slo": max(held, default=0.0),
-            "steps": outcome.capacity_steps,
-        }
+        capacity = _capacity(outcome.capacity_steps)
     started = outcome.started or datetime.now().astimezone()
     result = RunResult(
         id=uuid.uuid4().hex[:12],
@@ -119,3 +116,22 @@ def build_result(
     )
     result.findings = diagnose(result)
     return result
+
+
+def _capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest rate that held, and the Universal Scalability Law fitted to the steps."""
+    held = [s["rate"] for s in steps if s["ok"]]
+    capacity: dict[str, Any] = {"highest_rate_within_slo": max(held, default=0.0), "steps": steps}
+    points = [(float(s["concurrency"]), float(s["throughput"])) for s in steps if s["requests"]]
+    fit = fit_usl(points)
+    if fit is not None:
+        capacity["usl"] = fit.as_dict()
+        best = max(steps, key=lambda s: float(s["throughput"]))
+        # The model's peak is an interpolation: the measured best stands beside it.
+        capacity["usl_summary"] = (f"{describe(fit, max(n for n, _ in points))}; the most "
+                                   f"measured was {best['throughput']:,.0f} req/s, at the "
+                                   f"{best['rate']:,.0f}/s step")  # fmt: skip
+    elif steps:
+        capacity["usl_summary"] = (f"not fitted: {len(points)} steps with requests, the fit "
+                                   f"needs at least {MIN_POINTS}")  # fmt: skip
+    return capacity

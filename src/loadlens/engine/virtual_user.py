@@ -389,6 +389,9 @@ class VirtualUser:
             self._conns[endpoint.origin] = None
             conn.close()
         error = None if status < 400 else _HTTP_ERROR[status >= 500]
+        recorder = self._settings.recorder
+        if recorder.timing_watch[endpoint.index]:
+            recorder.record_server_timing(endpoint.index, conn.head)
         rules = endpoint.rules
         capture = self._capturing
         if capture is None and rules is None:

@@ -15,9 +15,11 @@ from loadlens.metrics.run_result import (
     EndpointResult,
     GeneratorPoint,
     LatencyStats,
+    ServerTimingStats,
     TimelinePoint,
     Totals,
 )
+from loadlens.metrics.server_timing import MAX_COMPONENTS
 from loadlens.metrics.snapshot import EndpointSnapshot, Snapshot
 
 __all__ = ["EndpointInfo", "RunAggregator"]
@@ -42,6 +44,7 @@ class _Counts:
     errors: dict[str, int] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     service: LatencyHistogram = field(default_factory=LatencyHistogram)
+    server_timing: dict[str, list[float]] = field(default_factory=dict)  # [count, sum, max]
 
     def add_counts(self, snap: EndpointSnapshot | _Counts) -> None:
         self.requests += snap.requests
@@ -52,6 +55,29 @@ class _Counts:
             self.status_codes[code] = self.status_codes.get(code, 0) + n
         for kind, n in snap.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
+        for name, (count, total, peak) in snap.server_timing.items():
+            kept = self.server_timing.get(name)
+            if kept is None:
+                if len(self.server_timing) >= MAX_COMPONENTS:
+                    continue
+                kept = self.server_timing[name] = [0, 0.0, 0.0]
+            kept[0] += count
+            kept[1] += total
+            kept[2] = max(kept[2], peak)
+
+    def server_timing_stats(self) -> dict[str, ServerTimingStats]:
+        """Each Server-Timing metric over the run, and its share of the service time."""
+        service_mean = self.service.sum_ns / self.service.count / 1e6 if self.service.count else 0
+        out = {}
+        for name, (count, total, peak) in sorted(
+            self.server_timing.items(), key=lambda kv: -kv[1][1]
+        ):
+            mean = total / count
+            out[name] = ServerTimingStats(
+                count=int(count), mean_ms=mean, max_ms=peak, total_ms=total,
+                share=mean / service_mean if service_mean else 0.0,
+            )  # fmt: skip
+        return out
 
     def to_totals(self, duration_s: float) -> dict[str, object]:
         return {
@@ -272,6 +298,7 @@ class RunAggregator:
                     "url": info.url,
                     **counts.to_totals(duration_s),
                     "timeline": timeline,
+                    "server_timing": counts.server_timing_stats(),
                 }
             )
             for info, counts, timeline in zip(

@@ -6,11 +6,17 @@ from array import array
 from collections.abc import Callable
 
 from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.server_timing import (
+    MAX_COMPONENTS,
+    has_server_timing,
+    parse_server_timing,
+)
 from loadlens.metrics.snapshot import EndpointSnapshot
 
 __all__ = ["IntervalRecorder"]
 
 _NS = 1_000_000_000
+TIMING_WATCH = 100  # responses per endpoint (and worker) looked at for Server-Timing
 
 
 class _EndpointInterval:
@@ -25,6 +31,7 @@ class _EndpointInterval:
         "requests",
         "service",
         "status",
+        "timing",
     )
 
     def __init__(self) -> None:
@@ -37,6 +44,7 @@ class _EndpointInterval:
         # array.append costs ~50 ns; the batch is folded into HDR once per second.
         self.latency = array("q")
         self.service = array("q")
+        self.timing: dict[str, list[float]] = {}  # Server-Timing: name -> [count, sum, max]
 
     def to_snapshot(self) -> EndpointSnapshot:
         latency = LatencyHistogram()
@@ -52,6 +60,7 @@ class _EndpointInterval:
             errors=self.errors,
             latency=latency.to_data(),
             service_time=service.to_data(),
+            server_timing={k: (int(v[0]), v[1], v[2]) for k, v in self.timing.items()},
         )
 
 
@@ -69,6 +78,7 @@ class IntervalRecorder:
         "check_counts",
         "gauges",
         "schedule_lag",
+        "timing_watch",
     )
 
     def __init__(
@@ -92,6 +102,10 @@ class IntervalRecorder:
             tuple[int, list[_EndpointInterval], array[int], tuple[int, int], list[int]]
         ] = []
         self.schedule_lag = array("q")
+        # Per endpoint: responses left to look at for a Server-Timing header (a server sends
+        # it always or never, so after this many without it the endpoint costs nothing
+        # more); -1 once it has been seen, and then every response is read.
+        self.timing_watch = [TIMING_WATCH] * endpoints
 
     def record(
         self,
@@ -124,10 +138,32 @@ class IntervalRecorder:
             interval.failures += 1
             interval.errors[error] = interval.errors.get(error, 0) + 1
 
+    def record_server_timing(self, endpoint: int, head: bytes) -> None:
+        """Read a response's Server-Timing header, if the endpoint's server sends one."""
+        watch = self.timing_watch[endpoint]
+        metrics = parse_server_timing(head) if watch < 0 or has_server_timing(head) else None
+        if not metrics:
+            if watch > 0:
+                self.timing_watch[endpoint] = watch - 1
+            return
+        self.timing_watch[endpoint] = -1
+        timing = self._current[endpoint].timing
+        for name, duration in metrics:
+            kept = timing.get(name)
+            if kept is None:
+                if len(timing) >= MAX_COMPONENTS:
+                    continue
+                kept = timing[name] = [0, 0.0, 0.0]
+            kept[0] += 1
+            kept[1] += duration
+            if duration > kept[2]:
+                kept[2] = duration
+
     def add_endpoint(self) -> int:
         """Count a further endpoint (a Python scenario names them as it runs); its index."""
         self._endpoints += 1
         self._current.append(_EndpointInterval())
+        self.timing_watch.append(TIMING_WATCH)
         return self._endpoints - 1
 
     def add_check(self) -> int:

@@ -15,6 +15,7 @@ __all__ = [
     "GeneratorPoint",
     "LatencyStats",
     "RunResult",
+    "ServerTimingStats",
     "ThresholdResult",
     "TimelinePoint",
     "Totals",
@@ -88,6 +89,16 @@ class EndpointPoint(_Model):
     latency: dict[str, float]
 
 
+class ServerTimingStats(_Model):
+    """One metric of the target's Server-Timing header (W3C), over the run."""
+
+    count: int  # responses that reported it
+    mean_ms: float
+    max_ms: float
+    total_ms: float
+    share: float  # mean over the endpoint's mean service time (the server's view of it)
+
+
 class EndpointResult(Totals):
     """Totals for one request of the scenario, and its per-second series."""
 
@@ -95,6 +106,9 @@ class EndpointResult(Totals):
     method: str
     url: str
     timeline: list[EndpointPoint] = Field(default_factory=list)
+    # Where the server says the time went, by metric name (db, cache, app...), when it
+    # sends a Server-Timing header.
+    server_timing: dict[str, ServerTimingStats] = Field(default_factory=dict)
 
 
 class ThresholdResult(_Model):

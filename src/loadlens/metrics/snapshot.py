@@ -21,6 +21,8 @@ class EndpointSnapshot:
     errors: dict[str, int] = field(default_factory=dict)
     latency: HistogramData | None = None
     service_time: HistogramData | None = None
+    server_timing: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    # (Server-Timing: per metric name, the responses, sum and max of their durations in ms)
 
 
 @dataclass(slots=True)

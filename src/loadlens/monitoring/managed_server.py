@@ -2,21 +2,68 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shlex
 import signal
 import socket
 import subprocess
-import tempfile
+import threading
 import time
+from typing import IO
 from urllib.parse import urlsplit
 
 __all__ = ["ManagedServer", "ServerError"]
 
+_TAIL_BYTES = 64 * 1024  # the server's last output kept, to show why it failed
+_TAIL_LINES = 15  # of which the error shows the last lines
+
 
 class ServerError(Exception):
     """The server did not start (or exited before answering); the message has its output."""
+
+
+class _OutputTail:
+    """The last 64 KiB or so that a pipe carried, read to its end by a thread of its own.
+
+    A server's output is kept in memory, never in a file, so a chatty one cannot fill a
+    disk over a long run; and the pipe is drained all the time, since a server whose pipe
+    is full (64 KiB on Linux) blocks in its next write, which would look like a server
+    that hangs under load.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._lock = threading.Lock()
+        # A daemon: a process that left the server's group (daemonized) may hold the pipe
+        # open after the stop, and reading it must not keep loadlens from exiting.
+        self._reader = threading.Thread(
+            target=self._read, args=(stream,), name="loadlens-server-output", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        with stream:
+            while chunk := os.read(stream.fileno(), 65536):
+                with self._lock:
+                    self._chunks.append(chunk)
+                    self._size += len(chunk)
+                    while self._size - len(self._chunks[0]) >= _TAIL_BYTES:
+                        self._size -= len(self._chunks.popleft())
+
+    def wait(self, timeout: float) -> None:
+        """Until the pipe is closed (everything the server wrote is in), or `timeout`."""
+        self._reader.join(timeout)
+
+    def text(self) -> str:
+        """The last lines, or "(no output)"."""
+        with self._lock:
+            data = b"".join(self._chunks)
+        # The first line may be cut (and a character with it): "replace".
+        lines = data.decode("utf-8", "replace").strip().splitlines()
+        return "\n".join(lines[-_TAIL_LINES:]) or "(no output)"
 
 
 class ManagedServer:
@@ -28,9 +75,8 @@ class ManagedServer:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._timeout = ready_timeout
-        # Its output, to show if it fails to start; closed with the object.
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self._process: subprocess.Popen[bytes] | None = None
+        self._output: _OutputTail | None = None  # its last output, to show if it fails
 
     @property
     def pid(self) -> int:
@@ -38,10 +84,11 @@ class ManagedServer:
         assert self._process is not None, "not started"
         return self._process.pid
 
-    def _output(self) -> str:
-        self._log.seek(0)
-        lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
-        return "\n".join(lines[-15:]) or "(no output)"
+    def _last_output(self) -> str:
+        assert self._output is not None, "not started"
+        # It has exited or been stopped: what it wrote last may still be in the pipe.
+        self._output.wait(timeout=1.0)
+        return self._output.text()
 
     def start(self) -> None:
         """Start it; return once its port accepts a connection."""
@@ -58,19 +105,21 @@ class ManagedServer:
                               "server starts (a server left running?); stop it first")  # fmt: skip
         try:
             self._process = subprocess.Popen(
-                argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own group: stopped as a whole, not by our Ctrl-C
             )  # fmt: skip
         except OSError as e:
             raise ServerError(
                 f"--server {self.command!r}: cannot start it ({e.strerror})"
             ) from None
+        assert self._process.stdout is not None
+        self._output = _OutputTail(self._process.stdout)
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise ServerError(f"--server {self.command!r} exited with "
                                   f"{self._process.returncode} before answering on "
-                                  f"{self._host}:{self._port}:\n{self._output()}")  # fmt: skip
+                                  f"{self._host}:{self._port}:\n{self._last_output()}")  # fmt: skip
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection((self._host, self._port), timeout=0.2),
@@ -80,7 +129,7 @@ class ManagedServer:
         self.stop()
         where = f"{self._host}:{self._port}"
         raise ServerError(f"--server {self.command!r}: nothing answered on {where} within "
-                          f"{self._timeout:.0f} s:\n{self._output()}")  # fmt: skip
+                          f"{self._timeout:.0f} s:\n{self._last_output()}")  # fmt: skip
 
     def stop(self) -> None:
         """SIGTERM to its whole group, then SIGKILL after 5 s."""
@@ -96,3 +145,7 @@ class ManagedServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # what did not go on SIGTERM
         process.wait()
+        if self._output is not None:
+            # Its reader ends with the pipe, now, unless a process that left the group holds
+            # it open: then the daemon thread goes on until that one exits.
+            self._output.wait(timeout=1.0)

@@ -24,6 +24,7 @@ class _Track:
     notes: list[str] = field(default_factory=list)
     summary: dict[str, Any] | None = None  # what a probe tells about the whole run
     alive: bool = True
+    cpu_ns: int = 0  # the CPU this probe cost loadlens (start, samples, summary, stop)
 
 
 class MonitorSet:
@@ -48,6 +49,9 @@ class MonitorSet:
 
     def _guard(self, track: _Track, call: Any, at: int) -> Any:
         """Run a probe call; a probe that fails is noted and stopped, never the run."""
+        # Thread CPU time, not wall time: what sampling takes from the generator's cores
+        # (a probe waiting on a slow database costs nothing while it waits).
+        cpu_start = time.thread_time_ns()
         try:
             return call()
         except ProbeGone as e:
@@ -55,6 +59,8 @@ class MonitorSet:
                                "no samples after that")  # fmt: skip
         except Exception as e:  # a probe's bug must not cost the load results
             track.notes.append(f"{track.probe.name} failed at {at} s: {type(e).__name__}: {e}")
+        finally:
+            track.cpu_ns += time.thread_time_ns() - cpu_start
         track.alive = False
         return None
 
@@ -86,8 +92,14 @@ class MonitorSet:
             except Exception as e:
                 track.notes.append(f"{track.probe.name} did not stop cleanly: {e}")
 
+    @property
+    def cpu_seconds(self) -> float:
+        """The CPU all probes cost loadlens over the run."""
+        return sum(track.cpu_ns for track in self._tracks) / 1e9
+
     def results(self) -> dict[str, Any]:
-        """`monitors` for the RunResult: each probe's kind, target, timeline and notes."""
+        """`monitors` for the RunResult: each probe's kind, target, timeline and notes, and
+        the CPU it cost loadlens (`cpu_ms`)."""
         out: dict[str, Any] = {}
         for track in self._tracks:
             name = track.probe.name
@@ -98,6 +110,7 @@ class MonitorSet:
                 "target": track.probe.target,
                 "timeline": list(track.timeline),
                 "notes": list(track.notes),
+                "cpu_ms": round(track.cpu_ns / 1e6, 3),
             }
             if track.summary is not None:
                 out[name]["summary"] = track.summary

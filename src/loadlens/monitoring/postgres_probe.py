@@ -3,8 +3,8 @@
 Per second: new sessions, commits, backends by state (active, idle in transaction,
 waiting), block reads and the cache hit ratio (pg_stat_database, pg_stat_activity). Over
 the run, as deltas from the start: each table's sequential and index scans and rows read
-(pg_stat_user_tables), and the statements that took the most time (pg_stat_statements,
-when installed). Statistics are only read, never reset.
+(pg_stat_user_tables), and the statements that took the most time, with their calls, rows
+and shared blocks (pg_stat_statements, when installed). Statistics are only read, never reset.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ SELECT count(*),
 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"""
 _TABLES = """
 SELECT schemaname || '.' || relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0),
-       n_live_tup
+       greatest(n_live_tup, (SELECT reltuples::bigint FROM pg_class WHERE oid = relid))
 FROM pg_stat_user_tables"""
 _STATEMENTS = """
-SELECT queryid, query, calls, total_exec_time, rows
-FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database
-                                       WHERE datname = current_database())"""
+SELECT queryid, query, calls, total_exec_time, rows, shared_blks_hit, shared_blks_read
+FROM pg_stat_statements WHERE queryid IS NOT NULL AND dbid = (
+    SELECT oid FROM pg_database WHERE datname = current_database())"""
 
 
 class PostgresProbe:
@@ -62,7 +62,12 @@ class PostgresProbe:
     def start(self) -> None:
         """Connect (read-only) and take the baselines."""
         try:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            # A database host that vanishes (rather than refusing) would hang a query for
+            # minutes without tcp_user_timeout; the monitor must notice within seconds.
+            self._conn = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=5, tcp_user_timeout=3000,
+                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+            )  # fmt: skip
         except psycopg.Error as e:
             raise ProbeGone(f"cannot connect ({str(e).strip().splitlines()[0]})") from None
         self._conn.execute("SET default_transaction_read_only = on")
@@ -96,7 +101,11 @@ class PostgresProbe:
         }
 
     def summary(self) -> dict[str, Any]:
-        """Over the run: scans per table, and the statements that took the most time."""
+        """Over the run: scans per table, and the statements that took the most time.
+
+        (A table's rows are n_live_tup, or the planner's estimate when larger: the live
+        count lags behind a bulk load until its statistics are flushed.)
+        """
         tables: list[dict[str, Any]] = []
         for name, *row in self._query(_TABLES):
             before = self._tables.get(str(name), (0, 0, 0, 0))
@@ -108,13 +117,15 @@ class PostgresProbe:
         statements: list[dict[str, Any]] = []
         if self._statements is not None:
             with contextlib.suppress(ProbeGone):
-                for queryid, (query, calls, total, rows) in self._read_statements().items():
-                    b = self._statements.get(queryid, ("", 0, 0.0, 0))
+                for queryid, now in self._read_statements().items():
+                    query, calls, total, rows, hit, read = now
+                    b = self._statements.get(queryid, ("", 0, 0.0, 0, 0, 0))
                     if calls - b[1] > 0:
                         statements.append({
                             "query": " ".join(query.split())[:500], "calls": calls - b[1],
                             "total_ms": round(total - b[2], 2), "rows": rows - b[3],
                             "mean_ms": round((total - b[2]) / (calls - b[1]), 3),
+                            "blocks_hit": hit - b[4], "blocks_read": read - b[5],
                         })  # fmt: skip
         statements.sort(key=lambda s: -float(s["total_ms"]))
         return {"tables": tables[:20], "statements": statements[:10],

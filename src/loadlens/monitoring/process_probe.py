@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -64,55 +65,82 @@ def tcp_states(ports: set[int]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+@dataclass(slots=True)
+class _Seen:
+    """One process of the tree as read at the last sample."""
+
+    process: psutil.Process  # kept, so the next sample reads the same process, not its pid
+    own: float  # its own CPU seconds so far (user + system, all its threads)
+    reaped: float  # CPU seconds of the children it has waited for (children_user + _system)
+    descendant: bool  # its parent is in the tree, so its CPU lands in the tree's `reaped`
+
+    @property
+    def total(self) -> float:
+        """What the kernel adds to its parent's `reaped` when the parent waits for it."""
+        return self.own + self.reaped
+
+
 class ProcessTreeProbe:
     """The given processes and their descendants, summed as one target.
 
-    CPU comes from each process's own cumulative CPU time, so a second's figure is exact
-    for the processes alive at both ends of it; `cores` is CPU seconds per second, and
-    `cpu_percent` the share of the whole machine (100 = every core busy).
+    CPU comes from each process's own cumulative CPU time, plus the CPU time of the
+    children it has waited for, so a child that lives and dies between two samples (a
+    worker forked per request, a CGI-like target) still counts; `cores` is CPU seconds per
+    second, and `cpu_percent` the share of the whole machine (100 = every core busy).
     """
 
     kind = "process"
 
     def __init__(self, pids: list[int], label: str = "") -> None:
         self.name = "process"
-        self._roots = list(pids)
+        self._pids = list(pids)
+        self._roots: list[psutil.Process] = []
         self._label = label
-        self._cpu: dict[int, float] = {}  # pid -> cumulative CPU seconds at the last sample
+        # By process, not pid: psutil.Process hashes and compares by pid and creation
+        # time, so a pid reused by a new process between two samples is a new key, never
+        # a delta against another process's CPU time. (On Linux that creation time is in
+        # ticks since boot; Process.create_time() adds the wall-clock boot time, and a
+        # clock step would make every process look new and count all its CPU time at once.)
+        self._known: dict[psutil.Process, _Seen] = {}
         self._ports: set[int] = set()  # the ports the target listens on
         self._samples = 0
         self._at = 0.0
         self.target = ""
 
-    def _tree(self) -> list[psutil.Process]:
-        """The roots and their descendants, each once (a root may be another's child)."""
-        processes: dict[int, psutil.Process] = {}
-        for pid in self._roots:
+    def _tree(self) -> dict[psutil.Process, bool]:
+        """The live roots and their descendants, each once, and whether its parent is in the
+        tree (a root may be another's child)."""
+        tree: dict[psutil.Process, bool] = {}
+        for root in self._roots:
             try:
-                root = psutil.Process(pid)
                 if root.status() == psutil.STATUS_ZOMBIE:
                     continue  # exited; its parent has not collected it yet
-                processes.setdefault(root.pid, root)
-                for child in root.children(recursive=True):
-                    processes.setdefault(child.pid, child)
+                children = root.children(recursive=True)  # raises if its pid was reused
             except psutil.Error:
                 continue
-        return list(processes.values())
+            tree.setdefault(root, False)
+            for child in children:
+                tree[child] = True
+        return tree
 
     def start(self) -> None:
         """Note each process's CPU time so far."""
+        self._roots = []
+        for pid in self._pids:
+            with contextlib.suppress(psutil.Error):
+                self._roots.append(psutil.Process(pid))
         tree = self._tree()
         if not tree:
-            raise ProbeGone(f"no process {', '.join(map(str, self._roots))}")
+            raise ProbeGone(f"no process {', '.join(map(str, self._pids))}")
         names = sorted({_name(p) for p in tree})
         self.target = (
-            f"{self._label or 'pid ' + ', '.join(map(str, self._roots))} "
+            f"{self._label or 'pid ' + ', '.join(map(str, self._pids))} "
             f"({', '.join(names)}; {len(tree)} process{'es' if len(tree) != 1 else ''})"
         )
-        self._cpu = {}
-        for process in tree:
+        self._known = {}
+        for process, descendant in tree.items():
             try:
-                self._cpu[process.pid] = _cpu_seconds(process)
+                self._known[process] = _read(process, descendant)
             except psutil.Error:
                 continue  # exited just now
         self._ports = set()
@@ -132,17 +160,19 @@ class ProcessTreeProbe:
         tree = self._tree()
         if not tree:
             raise ProbeGone("the target process exited")
-        busy = 0.0
+        own = reaped = 0.0
         busiest, busiest_pid = 0.0, 0
         rss = threads = files = 0
-        seen: dict[int, float] = {}
+        seen: dict[psutil.Process, _Seen] = {}
         # Open files and socket states cost a walk of every descriptor: every few seconds.
         slow = self._samples % SLOW_EVERY == 0
         self._samples += 1
-        for process in tree:
+        for found, descendant in tree.items():
+            last = self._known.get(found)
+            process = last.process if last else found
             try:
                 with process.oneshot():
-                    cpu = _cpu_seconds(process)
+                    current = _read(process, descendant)
                     rss += process.memory_info().rss
                     threads += process.num_threads()
             except psutil.Error:
@@ -152,14 +182,31 @@ class ProcessTreeProbe:
                 # and memory still count.
                 with contextlib.suppress(psutil.Error):
                     files += process.num_fds()
-            # A process born during the second spent all its CPU time in it.
-            used = cpu - self._cpu.get(process.pid, 0.0)
-            busy += used
+            # A process born during the second spent all its CPU time in it, and so did
+            # the children it has waited for.
+            used = current.own - (last.own if last else 0.0)
+            own += used
+            reaped += current.reaped - (last.reaped if last else 0.0)
             if used > busiest:
                 busiest, busiest_pid = used, process.pid
-            seen[process.pid] = cpu
-        self._cpu = seen
-        cores = max(busy, 0.0) / elapsed
+            seen[process] = current
+        # `reaped` holds whole lifetimes: a child that ran and exited within the second,
+        # which no sample saw, but also one that an earlier sample saw and counted up to
+        # then. So take off the total last seen of each process that has gone since, if its
+        # parent was in the tree (the one that waits for it): what remains of it is the
+        # CPU it used after that sample. A process still running has only left the tree
+        # (orphaned, it went to init), and its CPU never lands in the tree's `reaped`.
+        # A child reaped while this loop reads the tree may be counted in one sample and
+        # taken off in the next (or the other way round): the sum over the two is right,
+        # and the clamp at 0 only drops what would have been a negative figure. Children
+        # that nobody waits for (SIGCHLD ignored) leave no trace and are still missed.
+        gone = sum(
+            last.total
+            for process, last in self._known.items()
+            if last.descendant and process not in seen and _exited(process)
+        )
+        self._known = seen
+        cores = (max(own, 0.0) + max(reaped - gone, 0.0)) / elapsed
         sample: dict[str, Any] = {
             "cores": round(cores, 4),
             "cpu_percent": round(cores / _CPUS * 100, 3),
@@ -179,9 +226,21 @@ class ProcessTreeProbe:
         """Nothing to release."""
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
+def _read(process: psutil.Process, descendant: bool) -> _Seen:
     times = process.cpu_times()
-    return float(times.user + times.system)
+    return _Seen(
+        process,
+        own=float(times.user + times.system),
+        reaped=float(times.children_user + times.children_system),
+        descendant=descendant,
+    )
+
+
+def _exited(process: psutil.Process) -> bool:
+    try:
+        return not process.is_running()
+    except psutil.Error:
+        return True
 
 
 def _name(process: psutil.Process) -> str:

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from loadlens import __version__
 from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, MetricChange
+from loadlens.analysis.findings.database import top_statements
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.storage.run_store import describe_load
@@ -68,6 +69,11 @@ def _banner(result: RunResult) -> dict[str, str]:
             "detail": "the run is valid; add --threshold 'p95<100ms' to judge it"}  # fmt: skip
 
 
+_MONITOR_TITLES = {"process": "Target CPU and memory", "host": "Host CPU and memory",
+                   "postgresql": "Database",
+                   "prometheus": "Prometheus series"}  # fmt: skip
+
+
 def run_html(result: RunResult) -> str:
     """The report of one run."""
     totals = result.totals
@@ -81,7 +87,9 @@ def run_html(result: RunResult) -> str:
     }
     return _env.get_template("run_report.html.j2").render(
         r=result, t=totals, ms=_ms, measured=measured_text, banner=_banner(result),
-        stat_rows=stat_rows,
+        stat_rows=stat_rows, monitor_titles=_MONITOR_TITLES,
+        timing_rows=[(e, n, st) for e in result.endpoints for n, st in e.server_timing.items()],
+        statements=top_statements(result)[:10],
         load_text=describe_load(result.load), notes=result.generator.get("notes", []),
         version=__version__, uplot_js=_asset("uPlot.iife.min.js"),
         uplot_css=_asset("uPlot.min.css"), data_json=_json(data),

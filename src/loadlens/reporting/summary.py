@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from loadlens.analysis.findings.database import top_statements
 from loadlens.metrics.run_result import LatencyStats, RunResult
 from loadlens.metrics.thresholds import measured_text
 
@@ -79,6 +80,72 @@ def _monitor_table(result: RunResult) -> Table:
     return table
 
 
+def monitoring_cost(result: RunResult) -> str:
+    """What sampling the monitors cost loadlens, against the CPU its workers used."""
+    spent_ms = sum(float(m.get("cpu_ms", 0.0)) for m in result.monitors.values())
+    workers_s = sum(sum(g.get("cpu_percent_by_worker", [])) for g in
+                    result.generator.get("timeline", [])) / 100  # fmt: skip
+    share = f" ({spent_ms / 1000 / workers_s:.2%} of what its workers used)" if workers_s else ""
+    return f"monitoring cost loadlens {spent_ms:,.0f} ms of CPU{share}"
+
+
+def _server_timing_table(result: RunResult) -> Table | None:
+    """Where the server says each endpoint's time went (its Server-Timing header)."""
+    rows = [(e, name, st) for e in result.endpoints for name, st in e.server_timing.items()]
+    if not rows:
+        return None
+    table = Table(title="server timing (from the target's Server-Timing header)",
+                  title_justify="left", show_edge=False)  # fmt: skip
+    for col in ("endpoint", "part", "avg", "peak", "of service time", "responses"):
+        table.add_column(col, justify="left" if col in ("endpoint", "part") else "right")
+    for endpoint, name, st in rows:
+        table.add_row(Text(endpoint.name), Text(name), _ms(st.mean_ms), _ms(st.max_ms),
+                      f"{st.share:.0%}", f"{st.count:,}")  # fmt: skip
+    return table
+
+
+def _statements_table(result: RunResult) -> Table | None:
+    """The database statements that took the most time during the run."""
+    statements = top_statements(result)
+    if not statements:
+        return None
+    table = Table(title="top statements during the run (pg_stat_statements)",
+                  title_justify="left", show_edge=False)  # fmt: skip
+    for col in ("total", "calls", "avg", "rows", "blocks read/hit", "statement"):
+        table.add_column(col, justify="left" if col == "statement" else "right")
+    for st in statements[:5]:
+        blocks = f"{st.get('blocks_read', 0):,}/{st.get('blocks_hit', 0):,}"
+        table.add_row(_ms(float(st["total_ms"])), f"{st['calls']:,}", _ms(float(st["mean_ms"])),
+                      f"{st['rows']:,}", blocks, Text(str(st["query"])[:70]))  # fmt: skip
+    return table
+
+
+def _capacity_parts(capacity: dict[str, Any]) -> list[Table | Text]:
+    """The capacity search: each step's verdict, the highest rate held, the USL fit."""
+    steps = Table(title="capacity steps", title_justify="left", show_edge=False)
+    for col in ("rate", "throughput", "in flight", "p95", "errors", "SLO"):
+        steps.add_column(col, justify="right")
+    for step in capacity.get("steps", []):
+        steps.add_row(
+            f"{step['rate']:,.0f}/s",
+            f"{step.get('throughput', 0.0):,.1f}/s",
+            f"{step.get('concurrency', 0.0):,.1f}",
+            _ms(float(step["p95_ms"])),
+            f"{step['error_rate']:.2%}",
+            Text("held", style="green") if step["ok"] else Text("broke", style="red"),
+        )
+    parts: list[Table | Text] = [
+        steps,
+        Text(
+            f"capacity: highest rate within the SLO {capacity['highest_rate_within_slo']:.0f}/s",
+            style="bold",
+        ),
+    ]
+    if capacity.get("usl_summary"):
+        parts.append(Text(f"scalability (USL): {capacity['usl_summary']}"))
+    return parts
+
+
 def _avg(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
@@ -141,6 +208,9 @@ def render_summary(result: RunResult, console: Console) -> None:
                 _ms(e.latency.max),
             )
         parts += [Text(), ep]
+    timing = _server_timing_table(result)
+    if timing is not None:
+        parts += [Text(), timing]
     if result.checks:
         checks = Table(title="checks", title_justify="left", show_edge=False)
         for col in ("check", "passed", "failed", "rate"):
@@ -165,6 +235,10 @@ def render_summary(result: RunResult, console: Console) -> None:
         parts += [Text(), _monitor_table(result)]
         for monitor in result.monitors.values():
             parts += [Text(f"note: {n}", style="yellow") for n in monitor.get("notes", [])]
+        parts.append(Text(monitoring_cost(result), style="dim"))
+        statements = _statements_table(result)
+        if statements is not None:
+            parts += [Text(), statements]
     if result.findings:
         parts += [Text(), Text("findings", style="bold")]
         style = {"critical": "bold red", "high": "red", "medium": "yellow"}
@@ -175,14 +249,7 @@ def render_summary(result: RunResult, console: Console) -> None:
                 Text(f"  → {finding.suggestion}", style="dim"),
             ]
     if result.capacity:
-        cap = result.capacity
-        parts += [
-            Text(),
-            Text(
-                f"capacity: highest rate within the SLO {cap['highest_rate_within_slo']:.0f}/s",
-                style="bold",
-            ),
-        ]
+        parts += [Text(), *_capacity_parts(result.capacity)]
     if result.thresholds:
         parts.append(Text())
         for th in result.thresholds:

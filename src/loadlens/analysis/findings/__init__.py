@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from loadlens.analysis.findings.connection_churn import connection_per_request
 from loadlens.analysis.findings.database import db_connection_per_request, full_table_scan
+from loadlens.analysis.findings.database_time import database_time_dominates, slow_statements
 from loadlens.analysis.findings.error_surge import error_surge
 from loadlens.analysis.findings.generator_bound import generator_bound
 from loadlens.analysis.findings.load_response import latency_knee, throughput_ceiling
@@ -26,6 +27,8 @@ Rule = Callable[[RunResult], Finding | None]
 RULES: tuple[Rule, ...] = (
     full_table_scan,
     db_connection_per_request,
+    database_time_dominates,
+    slow_statements,
     target_cpu_saturated,
     target_cpu_idle_while_slow,
     throughput_ceiling,

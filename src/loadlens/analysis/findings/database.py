@@ -9,18 +9,25 @@ from typing import Any
 from loadlens.analysis.findings.series import middle
 from loadlens.metrics.run_result import Finding, RunResult
 
-__all__ = ["db_connection_per_request", "full_table_scan"]
+__all__ = ["db_connection_per_request", "full_table_scan", "postgres_monitor", "top_statements"]
 
 MIN_SCANS = 10
 MIN_ROWS_PER_SCAN = 1000
 CONNECTION_SHARE = 0.5  # new sessions per request, at least
 
 
-def _database(result: RunResult) -> dict[str, Any] | None:
+def postgres_monitor(result: RunResult) -> dict[str, Any] | None:
+    """The PostgreSQL monitor's part of the result, if the run had one."""
     for monitor in result.monitors.values():
         if monitor.get("kind") == "postgresql":
             return dict(monitor)
     return None
+
+
+def top_statements(result: RunResult) -> list[dict[str, Any]]:
+    """The database's statements during the run, by total time (pg_stat_statements)."""
+    database = postgres_monitor(result)
+    return list(database.get("summary", {}).get("statements", [])) if database else []
 
 
 def _column(table: str, statements: list[dict[str, Any]]) -> tuple[str, str] | None:
@@ -40,7 +47,7 @@ def _column(table: str, statements: list[dict[str, Any]]) -> tuple[str, str] | N
 
 def full_table_scan(result: RunResult) -> Finding | None:
     """A large table read whole, over and over: the index its queries need is missing."""
-    database = _database(result)
+    database = postgres_monitor(result)
     if database is None or "summary" not in database:
         return None
     summary = database["summary"]
@@ -67,7 +74,7 @@ def full_table_scan(result: RunResult) -> Finding | None:
 
 def db_connection_per_request(result: RunResult) -> Finding | None:
     """The app opens a database connection for (nearly) every request."""
-    database = _database(result)
+    database = postgres_monitor(result)
     if database is None:
         return None
     samples = middle(database.get("timeline", []))

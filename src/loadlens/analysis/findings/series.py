@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from loadlens.metrics.run_result import RunResult
+from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 
-__all__ = ["middle", "target_monitor"]
+__all__ = ["SLOW_P95_MS", "is_slow", "middle", "target_monitor"]
+
+SLOW_P95_MS = 100.0  # the mission's "under 100 ms"; a crossed latency threshold also counts
 
 
 def middle(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -20,3 +24,17 @@ def target_monitor(result: RunResult) -> tuple[str, dict[str, Any]] | None:
         if monitor.get("kind") == "process" and monitor.get("timeline"):
             return name, monitor
     return None
+
+
+def is_slow(result: RunResult) -> bool:
+    """Requests were slow: p95 over 100 ms, or a latency threshold crossed."""
+    if result.totals.latency.p95 >= SLOW_P95_MS:
+        return True
+    for threshold in result.thresholds:
+        if not threshold.ok:
+            with contextlib.suppress(ThresholdError):
+                if parse_threshold(threshold.expression).metric.startswith(
+                    ("latency.", "service.")
+                ):
+                    return True
+    return False

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import statistics
 
-from loadlens.analysis.findings.series import middle, target_monitor
+from loadlens.analysis.findings.series import is_slow, middle, target_monitor
 from loadlens.metrics.run_result import Finding, RunResult
 
 __all__ = ["target_cpu_idle_while_slow", "target_cpu_saturated"]
 
 SATURATED = 0.9  # of a core for one process, or of the machine for the whole tree
 SUSTAINED_S = 3
-SLOW_P95_MS = 100.0  # the mission's "under 100 ms"; a crossed latency threshold also counts
 
 
 def target_cpu_saturated(result: RunResult) -> Finding | None:
@@ -61,9 +60,7 @@ def target_cpu_idle_while_slow(result: RunResult) -> Finding | None:
     cpu = statistics.median(p.get("cpu_percent", 0.0) for p in samples)
     busiest = statistics.median(p.get("busiest_cores", 0.0) for p in samples)
     latency = result.totals.latency
-    crossed = [t.expression for t in result.thresholds if not t.ok and "p" in t.expression[:2]]
-    slow = latency.p95 >= SLOW_P95_MS or bool(crossed)
-    if not slow or cpu >= 50 or busiest >= 0.5:
+    if not is_slow(result) or cpu >= 50 or busiest >= 0.5:
         return None
     in_flight = statistics.median(p.in_flight for p in result.timeline) if result.timeline else 0
     return Finding(

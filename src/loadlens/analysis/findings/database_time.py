@@ -1,0 +1,122 @@
+"""Where the time goes in the database: most of each request's time (from the server's
+Server-Timing header, or from PostgreSQL's statement statistics), and the statements that
+took the most of it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from loadlens.analysis.findings.database import postgres_monitor, top_statements
+from loadlens.analysis.findings.series import is_slow
+from loadlens.metrics.run_result import EndpointResult, Finding, RunResult
+
+__all__ = ["database_time_dominates", "slow_statements"]
+
+DOMINANT_SHARE = 0.5  # of the service time
+MIN_SERVICE_MS = 5.0  # below this, a request is quick whatever its parts
+MIN_RESPONSES = 50
+SLOW_STATEMENT_MS = 10.0  # mean execution time
+MIN_CALLS = 5
+# Metric names that mean the database, as servers and APM libraries name them.
+_DB_NAME = re.compile(r"^(db|database|sql|query|queries|pg|postgres\w*|mysql|sqlite|mongo\w*|"
+                      r"redis|orm)(\b|[_.-])", re.IGNORECASE)  # fmt: skip
+
+
+def _from_server_timing(result: RunResult) -> Finding | None:
+    worst: tuple[float, EndpointResult, str] | None = None
+    for endpoint in result.endpoints:
+        service = endpoint.service_time.mean
+        if service < MIN_SERVICE_MS:
+            continue
+        for name, stats in endpoint.server_timing.items():
+            counted = _DB_NAME.match(name) and stats.count >= MIN_RESPONSES
+            if (
+                counted
+                and stats.share >= DOMINANT_SHARE
+                and (worst is None or stats.share > worst[0])
+            ):
+                worst = (stats.share, endpoint, name)
+    if worst is None:
+        return None
+    share, endpoint, name = worst
+    stats = endpoint.server_timing[name]
+    others = ", ".join(f"{k} {v.mean_ms:.1f} ms" for k, v in endpoint.server_timing.items()
+                       if k != name)  # fmt: skip
+    evidence = (f"{endpoint.name}: the server reported {name} {stats.mean_ms:.1f} ms per "
+                f"response on average (max {stats.max_ms:.1f} ms, {stats.count:,} responses), "
+                f"{min(share, 1.0):.0%} of its mean service time of "
+                f"{endpoint.service_time.mean:.1f} ms")  # fmt: skip
+    if others:
+        evidence += f"; other parts: {others}"
+    return _finding(result, f"{endpoint.name} (Server-Timing)", evidence)
+
+
+def _from_postgres(result: RunResult) -> Finding | None:
+    database = postgres_monitor(result)
+    if database is None or not database.get("summary", {}).get("statements"):
+        return None
+    statements: list[dict[str, Any]] = database["summary"]["statements"]
+    statement_ms = sum(float(s["total_ms"]) for s in statements)
+    service = result.totals.service_time
+    request_ms = service.mean * service.count
+    if (
+        service.mean < MIN_SERVICE_MS
+        or not request_ms
+        or statement_ms < DOMINANT_SHARE * request_ms
+    ):
+        return None
+    top = statements[0]
+    evidence = (f"statements in {database['target']} ran {statement_ms / 1000:,.1f} s in all "
+                f"while requests took {request_ms / 1000:,.1f} s of service time "
+                f"({min(statement_ms / request_ms, 1.0):.0%}); the top statement took "
+                f"{float(top['total_ms']) / 1000:,.1f} s over {top['calls']:,} calls: "
+                f"{top['query'][:160]}")  # fmt: skip
+    return _finding(result, "the run (pg_stat_statements)", evidence)
+
+
+def _finding(result: RunResult, where: str, evidence: str) -> Finding:
+    return Finding(
+        id="database-time-dominates",
+        severity="high" if is_slow(result) else "medium",
+        title=f"Most of the response time is spent in the database: {where}",
+        evidence=evidence,
+        suggestion=(
+            "Speed up the queries before anything else: check their plans with "
+            "EXPLAIN (ANALYZE, BUFFERS) for a missing index or a scan, fetch only the "
+            "columns and rows needed, and cache results that many requests share."
+        ),
+    )
+
+
+def database_time_dominates(result: RunResult) -> Finding | None:
+    """The database takes most of each request's time."""
+    return _from_server_timing(result) or _from_postgres(result)
+
+
+def slow_statements(result: RunResult) -> Finding | None:
+    """The statements that took the most time during the run, when they are slow."""
+    slow = [
+        s
+        for s in top_statements(result)
+        if float(s["mean_ms"]) >= SLOW_STATEMENT_MS and int(s["calls"]) >= MIN_CALLS
+    ]
+    if not slow:
+        return None
+    listed = "; ".join(
+        f"{float(s['mean_ms']):.1f} ms mean x {int(s['calls']):,} calls = "
+        f"{float(s['total_ms']) / 1000:,.1f} s, {int(s['rows']):,} rows: {s['query'][:120]}"
+        for s in slow[:3]
+    )
+    return Finding(
+        id="slow-statements",
+        severity="high" if is_slow(result) else "medium",
+        title=f"{len(slow)} slow statement{'s' if len(slow) > 1 else ''} "
+        f"(over {SLOW_STATEMENT_MS:.0f} ms on average)",
+        evidence=f"by total time during the run: {listed}",
+        suggestion=(
+            "Run EXPLAIN (ANALYZE, BUFFERS) on each with real parameters: a sequential scan "
+            "wants an index on the filtered column, a large sort wants an index on the "
+            "ORDER BY, many rows want a LIMIT or fewer columns."
+        ),
+    )
