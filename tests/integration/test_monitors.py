@@ -52,6 +52,9 @@ def test_a_started_server_is_monitored_and_stopped(
     assert all(p["open_files"] >= 1 for p in with_tcp)
     assert host["kind"] == "host" and len(host["timeline"]) >= 3
     assert all(0 <= p["cpu_percent"] <= 100 for p in host["timeline"])
+    # What loadlens itself took of the host: some, never more than the host's whole.
+    own = [p["loadlens_cpu_percent"] for p in host["timeline"]]
+    assert all(0 <= o <= 100 for o in own) and max(own) > 0, own
     assert target["notes"] == [] and host["notes"] == []
     # The server was stopped with the run.
     with pytest.raises(OSError):

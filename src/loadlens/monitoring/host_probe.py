@@ -39,6 +39,23 @@ class HostProbe:
         self._net: Any = None
         self._disk: Any = None
         self._pressure: dict[str, float] = {}
+        self._own: dict[psutil.Process, float] = {}  # CPU seconds so far, by process
+
+    def _own_cpu(self) -> float:
+        """CPU seconds used since the last call by loadlens itself (this process and its
+        workers), so a reader can tell the host's load from the generator's."""
+        me = psutil.Process()
+        used, seen = 0.0, {}
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total = times.user + times.system
+            seen[process] = total
+            used += total - self._own.get(process, total if not self._own else 0.0)
+        self._own = seen
+        return max(used, 0.0)
 
     def start(self) -> None:
         """Baselines for the per-second rates."""
@@ -46,6 +63,7 @@ class HostProbe:
         self._net = psutil.net_io_counters()
         self._disk = psutil.disk_io_counters()
         self._pressure = _pressure_totals()
+        self._own_cpu()
         self._at = time.monotonic()
 
     def sample(self) -> dict[str, Any]:
@@ -65,6 +83,10 @@ class HostProbe:
             "memory_used_mb": round((memory.total - memory.available) / 2**20, 1),
             "memory_percent": memory.percent,
             "load_1m": os.getloadavg()[0],
+            # The host's CPU includes the load generator's when both share the machine.
+            "loadlens_cpu_percent": round(
+                100 * self._own_cpu() / elapsed / (os.cpu_count() or 1), 2
+            ),
         }
         if net is not None and self._net is not None:
             out["net_sent_mb_s"] = round(

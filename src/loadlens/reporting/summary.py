@@ -72,6 +72,9 @@ def _monitor_table(result: RunResult) -> Table:
         else:
             iowait = _series(monitor, "cpu_iowait")
             detail = f"{monitor.get('target', '')}; iowait avg {_avg(iowait):.1f}%"
+            own = _series(monitor, "loadlens_cpu_percent")
+            if own:
+                detail += f"; loadlens itself {_avg(own):.1f}% of the CPU"
         table.add_row(
             Text(name), f"{_avg(cpu):.1f}%" if cpu else "-", f"{max(cpu):.1f}%" if cpu else "-",
             f"{memory[0]:,.0f} MB" if memory else "-", f"{memory[-1]:,.0f} MB" if memory else "-",
