@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from array import array
 
 import pytest
 
+from loadlens.engine.capacity_judge import CapacityJudge
 from loadlens.engine.executors import EXECUTORS, capacity, ramping_vus
 from loadlens.engine.executors.arrivals import ArrivalSchedule
 from loadlens.engine.executors.base import share
+from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.scenario.load import (
     Capacity,
     ConstantArrivalRate,
@@ -154,3 +157,15 @@ def test_every_model_is_registered() -> None:
         "per-vu-iterations",
         "capacity",
     }
+
+
+def test_a_capacity_step_counts_good_responses_over_its_whole_seconds() -> None:
+    """Throughput is good responses per second of the step; N is from Little's law."""
+    judge = CapacityJudge(Capacity(start_rate=100, step_rate=100, step_duration=2, max_users=50))
+    latency = LatencyHistogram()
+    latency.record_many(array("q", [20_000_000] * 100))  # 20 ms each
+    assert judge.add_second(0, latency, requests=100, failures=10, dropped=0) is None
+    verdict = judge.add_second(1, latency, requests=100, failures=10, dropped=0)
+    assert verdict is not None
+    assert verdict["throughput"] == 90.0  # (200 - 20) / 2 s
+    assert verdict["concurrency"] == pytest.approx(90.0 * 0.020, rel=1e-3)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from loadlens.monitoring.host_probe import HostProbe
 from loadlens.monitoring.managed_server import ManagedServer, ServerError
 from loadlens.monitoring.process_probe import ProcessTreeProbe
 
@@ -149,3 +150,22 @@ def test_a_chatty_server_is_drained_and_its_output_not_stored(tmp_path: Path) ->
         tracemalloc.stop()
         server.stop()
     assert peak < 2**20
+
+
+def test_the_host_s_loadlens_share_leaves_out_a_target_in_its_own_group() -> None:
+    """A target loadlens starts (--server) is its child, but not loadlens's own CPU."""
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"],
+        start_new_session=True,  # as managed_server starts a target
+    )
+    try:
+        probe = HostProbe()
+        probe.start()
+        time.sleep(1.5)
+        sample = probe.sample()
+    finally:
+        burner.kill()
+        burner.wait()
+    # The burner takes a core (half of this 2-core machine); loadlens here only sleeps.
+    assert sample["cpu_percent"] >= 100 / (os.cpu_count() or 1) * 0.6, sample
+    assert sample["loadlens_cpu_percent"] < 10, sample

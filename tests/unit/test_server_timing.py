@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
+from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
+from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.recorder import TIMING_WATCH, IntervalRecorder
 from loadlens.metrics.server_timing import MAX_COMPONENTS, parse_server_timing
+from loadlens.metrics.snapshot import EndpointSnapshot, Snapshot
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n%s\r\n{}"
 
@@ -63,3 +68,31 @@ def test_metrics_are_summed_per_endpoint_and_capped_in_number() -> None:
     timing = endpoints[1].server_timing
     assert timing["db"] == (2, 40.0, 30.0) and timing["app"] == (2, 2.0, 1.0)
     assert len(timing) == MAX_COMPONENTS and endpoints[0].server_timing == {}
+
+
+def test_interim_responses_are_skipped_and_odd_numbers_refused() -> None:
+    early = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+    assert parse_server_timing(early + HEAD % b"Server-Timing: db;dur=4\r\n") == [("db", 4.0)]
+    assert parse_server_timing(HEAD % b"Server-Timing: db;dur=1_0, <b>;dur=2\r\n") == []
+    assert parse_server_timing(HEAD % b'Server-Timing: db;dur="1_0";desc="x"\r\n') == []
+
+
+def test_a_name_repeated_in_one_response_counts_once() -> None:
+    recorder = _recorder()
+    recorder.record_server_timing(0, HEAD % b"Server-Timing: db;dur=5, db;dur=7, app;dur=1\r\n")
+    recorder.close()
+    ((_, endpoints, _, _, _),) = recorder.drain()
+    assert endpoints[0].server_timing["db"] == (1, 12.0, 12.0)
+
+
+def test_the_share_is_of_every_response_s_service_time() -> None:
+    """A metric only cache misses report is a small part of the endpoint's time."""
+    service = LatencyHistogram()
+    service.record_many(array("q", [5_000_000] * 19 + [45_000_000]))
+    part = EndpointSnapshot(requests=20, server_timing={"db": (1, 40.0, 40.0)},
+                            service_time=service.to_data())  # fmt: skip
+    aggregator = RunAggregator([EndpointInfo("e", "GET", "http://x/")], workers=1)
+    aggregator.add(Snapshot(worker=0, second=0, endpoints=[part]))
+    db = aggregator.endpoint_results(1.0)[0].server_timing["db"]
+    assert db.count == 1 and db.mean_ms == 40.0
+    assert db.share == pytest.approx(40.0 / (19 * 5 + 45), rel=1e-3)  # ~29%, not 40 / 7

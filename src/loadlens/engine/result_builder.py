@@ -118,6 +118,9 @@ def build_result(
     return result
 
 
+POOR_FIT = 0.8  # R² below which the USL's peak is not worth much
+
+
 def _capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The highest rate that held, and the Universal Scalability Law fitted to the steps."""
     held = [s["rate"] for s in steps if s["ok"]]
@@ -127,11 +130,14 @@ def _capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
     if fit is not None:
         capacity["usl"] = fit.as_dict()
         best = max(steps, key=lambda s: float(s["throughput"]))
+        poor = "a poor fit, read with care: " if fit.r_squared < POOR_FIT else ""
         # The model's peak is an interpolation: the measured best stands beside it.
-        capacity["usl_summary"] = (f"{describe(fit, max(n for n, _ in points))}; the most "
+        capacity["usl_summary"] = (f"{poor}{describe(fit, max(n for n, _ in points))}; the most "
                                    f"measured was {best['throughput']:,.0f} req/s, at the "
                                    f"{best['rate']:,.0f}/s step")  # fmt: skip
-    elif steps:
-        capacity["usl_summary"] = (f"not fitted: {len(points)} steps with requests, the fit "
-                                   f"needs at least {MIN_POINTS}")  # fmt: skip
+    elif len({n for n, _ in points if n > 0}) < MIN_POINTS:
+        capacity["usl_summary"] = (f"not fitted: {len(points)} steps with requests; the fit "
+                                   f"needs {MIN_POINTS} at different concurrency")  # fmt: skip
+    else:
+        capacity["usl_summary"] = "not fitted: the steps do not fit the model"
     return capacity

@@ -148,6 +148,12 @@ class IntervalRecorder:
             return
         self.timing_watch[endpoint] = -1
         timing = self._current[endpoint].timing
+        if len(metrics) > 1:
+            # A name repeated in one response (a metric per query) is one response's time.
+            merged: dict[str, float] = {}
+            for name, duration in metrics:
+                merged[name] = merged.get(name, 0.0) + duration
+            metrics = list(merged.items())
         for name, duration in metrics:
             kept = timing.get(name)
             if kept is None:

@@ -96,7 +96,7 @@ class ServerTimingStats(_Model):
     mean_ms: float
     max_ms: float
     total_ms: float
-    share: float  # mean over the endpoint's mean service time (the server's view of it)
+    share: float  # total over the service time of all the endpoint's responses
 
 
 class EndpointResult(Totals):

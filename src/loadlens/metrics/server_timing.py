@@ -4,9 +4,12 @@
 `[("db", 53.2), ("app", 4.1)]` (metrics without `dur` carry no time, so are left out).
 
 Parsed by hand because no maintained Python library parses it, and because it runs on the
-engine's hot path: the connection hands over the raw bytes of the response's first
-chunk, and `has_server_timing` is one substring search per response (~50 ns); the
-regular expressions run only on responses that carry the header.
+engine's hot path: the connection hands over the raw bytes of the response's first read.
+The recorder searches an endpoint's first responses for the header (`has_server_timing`,
+one substring search) and parses every response only of endpoints whose server sends it.
+A plain header is split rather than tokenized: 5 µs against 11 µs for a two-metric header
+(timeit, on this project's VM); the tokenizer's regular expressions only read headers
+with quoted strings.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ MAX_COMPONENTS = 16
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _VALUE = r'"(?:[^"\\]|\\.)*"|[^,;\s]*'
 _METRIC = re.compile(rf"\s*({_TOKEN})((?:\s*;\s*{_TOKEN}(?:\s*=\s*(?:{_VALUE}))?)*)\s*(?:,|$)")
+_NAME = re.compile(_TOKEN)
 _PARAM = re.compile(rf"\s*;\s*({_TOKEN})(?:\s*=\s*({_VALUE}))?")
 
 
@@ -35,9 +39,12 @@ def has_server_timing(head: bytes) -> bool:
 def parse_server_timing(head: bytes) -> list[tuple[str, float]]:
     """Every (metric, duration in ms) of the Server-Timing headers in a response head."""
     end = head.find(b"\r\n\r\n")
+    while end >= 0 and head.startswith(b"HTTP/1.1 1"):
+        # An interim response (100 Continue, 103 Early Hints) comes first: skip it.
+        head = head[end + 4 :]
+        end = head.find(b"\r\n\r\n")
     if end >= 0:
         head = head[: end + 2]
-    # Plain finds over a lowered copy: a tenth of what a case-insensitive regex costs here.
     lowered = head.lower()
     out: list[tuple[str, float]] = []
     at = lowered.find(b"\nserver-timing")
@@ -52,7 +59,7 @@ def parse_server_timing(head: bytes) -> list[tuple[str, float]]:
                 _read_quoted(text, out)
             else:
                 # No quoted string, so no comma or semicolon inside a value: plain
-                # splitting reads it exactly, at a fraction of the tokenizer's cost.
+                # splitting reads it exactly.
                 _read_unquoted(text, out)
         at = lowered.find(b"\nserver-timing", line_end)
     return out
@@ -61,18 +68,19 @@ def parse_server_timing(head: bytes) -> list[tuple[str, float]]:
 def _read_unquoted(text: str, out: list[tuple[str, float]]) -> None:
     for metric in text.split(","):
         name, _, params = metric.partition(";")
-        if not params:
+        name = name.strip()
+        if not params or not _NAME.fullmatch(name):
             continue
         for param in params.split(";"):
             key, _, value = param.partition("=")
             if key.strip().lower() != "dur":
                 continue
             try:
-                duration = float(value)
+                duration = float(value) if "_" not in value else math.nan
             except ValueError:
                 break
             if duration >= 0 and math.isfinite(duration):
-                out.append((name.strip(), duration))
+                out.append((name, duration))
             break
 
 
@@ -87,7 +95,8 @@ def _read_quoted(text: str, out: list[tuple[str, float]]) -> None:
             if param.group(1).lower() != "dur":
                 continue
             try:
-                duration = float((param.group(2) or "").strip('"'))
+                value = (param.group(2) or "").strip('"')
+                duration = float(value) if "_" not in value else math.nan
             except ValueError:
                 break
             if duration >= 0 and math.isfinite(duration):

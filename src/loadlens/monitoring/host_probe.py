@@ -45,11 +45,16 @@ class HostProbe:
         """CPU seconds used since the last call by loadlens itself (this process and its
         workers), so a reader can tell the host's load from the generator's."""
         me = psutil.Process()
+        group = os.getpgid(0)
         used, seen = 0.0, {}
         for process in [me, *me.children(recursive=True)]:
             try:
+                # A target loadlens started (--server) is its child too, but in a process
+                # group of its own: only the workers share loadlens's.
+                if os.getpgid(process.pid) != group:
+                    continue
                 times = process.cpu_times()
-            except psutil.Error:
+            except (psutil.Error, ProcessLookupError):
                 continue
             total = times.user + times.system
             seen[process] = total

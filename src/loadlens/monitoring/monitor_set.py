@@ -92,11 +92,6 @@ class MonitorSet:
             except Exception as e:
                 track.notes.append(f"{track.probe.name} did not stop cleanly: {e}")
 
-    @property
-    def cpu_seconds(self) -> float:
-        """The CPU all probes cost loadlens over the run."""
-        return sum(track.cpu_ns for track in self._tracks) / 1e9
-
     def results(self) -> dict[str, Any]:
         """`monitors` for the RunResult: each probe's kind, target, timeline and notes, and
         the CPU it cost loadlens (`cpu_ms`)."""

@@ -38,6 +38,13 @@ FROM pg_stat_statements WHERE queryid IS NOT NULL AND dbid = (
     SELECT oid FROM pg_database WHERE datname = current_database())"""
 
 
+# The start of this probe's own statements as pg_stat_statements normalises them: they are
+# left out of the run's top statements.
+_OWN_STATEMENTS = tuple(
+    " ".join(q.split()).split("'")[0][:40] for q in (_DATABASE, _ACTIVITY, _TABLES, _STATEMENTS)
+)  # (up to a literal, which the normalised text shows as $1)
+
+
 class PostgresProbe:
     """One read-only connection to the target's database."""
 
@@ -120,9 +127,10 @@ class PostgresProbe:
                 for queryid, now in self._read_statements().items():
                     query, calls, total, rows, hit, read = now
                     b = self._statements.get(queryid, ("", 0, 0.0, 0, 0, 0))
-                    if calls - b[1] > 0:
+                    text = " ".join(query.split())
+                    if calls - b[1] > 0 and not text.startswith(_OWN_STATEMENTS):
                         statements.append({
-                            "query": " ".join(query.split())[:500], "calls": calls - b[1],
+                            "query": text[:500], "calls": calls - b[1],
                             "total_ms": round(total - b[2], 2), "rows": rows - b[3],
                             "mean_ms": round((total - b[2]) / (calls - b[1]), 3),
                             "blocks_hit": hit - b[4], "blocks_read": read - b[5],

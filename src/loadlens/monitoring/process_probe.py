@@ -102,6 +102,7 @@ class ProcessTreeProbe:
         # ticks since boot; Process.create_time() adds the wall-clock boot time, and a
         # clock step would make every process look new and count all its CPU time at once.)
         self._known: dict[psutil.Process, _Seen] = {}
+        self._carried = 0.0  # reaped CPU taken off before it arrived (see sample)
         self._ports: set[int] = set()  # the ports the target listens on
         self._samples = 0
         self._at = 0.0
@@ -197,8 +198,8 @@ class ProcessTreeProbe:
         # CPU it used after that sample. A process still running has only left the tree
         # (orphaned, it went to init), and its CPU never lands in the tree's `reaped`.
         # A child reaped while this loop reads the tree may be counted in one sample and
-        # taken off in the next (or the other way round): the sum over the two is right,
-        # and the clamp at 0 only drops what would have been a negative figure. Children
+        # taken off in the next (or the other way round): a negative remainder is carried
+        # into the next sample, so the sum over the two is right. Children
         # that nobody waits for (SIGCHLD ignored) leave no trace and are still missed.
         gone = sum(
             last.total
@@ -206,7 +207,9 @@ class ProcessTreeProbe:
             if last.descendant and process not in seen and _exited(process)
         )
         self._known = seen
-        cores = (max(own, 0.0) + max(reaped - gone, 0.0)) / elapsed
+        after_reaped = reaped - gone + self._carried
+        self._carried = min(after_reaped, 0.0)
+        cores = (max(own, 0.0) + max(after_reaped, 0.0)) / elapsed
         sample: dict[str, Any] = {
             "cores": round(cores, 4),
             "cpu_percent": round(cores / _CPUS * 100, 3),

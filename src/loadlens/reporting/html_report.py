@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from loadlens import __version__
 from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, MetricChange
-from loadlens.analysis.findings.database import top_statements
+from loadlens.analysis.monitor_data import top_statements
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.storage.run_store import describe_load

@@ -7,27 +7,14 @@ import re
 from typing import Any
 
 from loadlens.analysis.findings.series import middle
+from loadlens.analysis.monitor_data import postgres_monitor
 from loadlens.metrics.run_result import Finding, RunResult
 
-__all__ = ["db_connection_per_request", "full_table_scan", "postgres_monitor", "top_statements"]
+__all__ = ["db_connection_per_request", "full_table_scan"]
 
 MIN_SCANS = 10
 MIN_ROWS_PER_SCAN = 1000
 CONNECTION_SHARE = 0.5  # new sessions per request, at least
-
-
-def postgres_monitor(result: RunResult) -> dict[str, Any] | None:
-    """The PostgreSQL monitor's part of the result, if the run had one."""
-    for monitor in result.monitors.values():
-        if monitor.get("kind") == "postgresql":
-            return dict(monitor)
-    return None
-
-
-def top_statements(result: RunResult) -> list[dict[str, Any]]:
-    """The database's statements during the run, by total time (pg_stat_statements)."""
-    database = postgres_monitor(result)
-    return list(database.get("summary", {}).get("statements", [])) if database else []
 
 
 def _column(table: str, statements: list[dict[str, Any]]) -> tuple[str, str] | None:

@@ -5,10 +5,9 @@ took the most of it."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from loadlens.analysis.findings.database import postgres_monitor, top_statements
 from loadlens.analysis.findings.series import is_slow
+from loadlens.analysis.monitor_data import postgres_monitor, top_statements
 from loadlens.metrics.run_result import EndpointResult, Finding, RunResult
 
 __all__ = ["database_time_dominates", "slow_statements"]
@@ -18,9 +17,10 @@ MIN_SERVICE_MS = 5.0  # below this, a request is quick whatever its parts
 MIN_RESPONSES = 50
 SLOW_STATEMENT_MS = 10.0  # mean execution time
 MIN_CALLS = 5
+SLOW_SHARE = 0.1  # of the requests' service time, for slow statements when requests are quick
 # Metric names that mean the database, as servers and APM libraries name them.
 _DB_NAME = re.compile(r"^(db|database|sql|query|queries|pg|postgres\w*|mysql|sqlite|mongo\w*|"
-                      r"redis|orm)(\b|[_.-])", re.IGNORECASE)  # fmt: skip
+                      r"orm)(\b|[_.-])", re.IGNORECASE)  # fmt: skip
 
 
 def _from_server_timing(result: RunResult) -> Finding | None:
@@ -54,9 +54,9 @@ def _from_server_timing(result: RunResult) -> Finding | None:
 
 def _from_postgres(result: RunResult) -> Finding | None:
     database = postgres_monitor(result)
-    if database is None or not database.get("summary", {}).get("statements"):
+    statements = top_statements(result)
+    if database is None or not statements:
         return None
-    statements: list[dict[str, Any]] = database["summary"]["statements"]
     statement_ms = sum(float(s["total_ms"]) for s in statements)
     service = result.totals.service_time
     request_ms = service.mean * service.count
@@ -101,7 +101,12 @@ def slow_statements(result: RunResult) -> Finding | None:
         for s in top_statements(result)
         if float(s["mean_ms"]) >= SLOW_STATEMENT_MS and int(s["calls"]) >= MIN_CALLS
     ]
-    if not slow:
+    service = result.totals.service_time
+    request_ms = service.mean * service.count
+    statement_ms = sum(float(s["total_ms"]) for s in slow)
+    # Other clients share the database: its slow statements are this run's business when
+    # requests were slow, or when they took a real part of the requests' time.
+    if not slow or not (is_slow(result) or statement_ms >= SLOW_SHARE * request_ms):
         return None
     listed = "; ".join(
         f"{float(s['mean_ms']):.1f} ms mean x {int(s['calls']):,} calls = "
