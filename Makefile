@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-## Start the built-in API on 127.0.0.1 and load-test it.
+## The case study: a slow API, its bottlenecks found and fixed one by one (a few minutes).
 demo: setup
 	$(BIN)/loadlens demo
 

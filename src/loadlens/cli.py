@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from loadlens import __version__
 from loadlens.engine.prepared_request import PrepareError, prepare_flows
+from loadlens.execution import execute, store
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.file_loader import is_scenario_file, load_scenario_file
@@ -115,7 +117,8 @@ def cli() -> None:
 @click.option("--monitor-process", "monitor_names", multiple=True,
               help="Monitor processes whose name or command line has it (repeatable).")  # fmt: skip
 @click.option("--monitor", "monitor_specs", multiple=True, metavar="SPEC",
-              help="host, agent://H:P, postgresql://..., prometheus://H:P/PATH.")  # fmt: skip
+              help="host, agent://H:P, postgresql://..., prometheus://H:P/PATH, "
+                   "dbstats+http://H:P/PATH.")  # fmt: skip
 @click.option("--agent-token", envvar="LOADLENS_AGENT_TOKEN",
               help="The token of `loadlens agent`s. [LOADLENS_AGENT_TOKEN]")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -149,12 +152,12 @@ def run(
             agents.append(spec.removeprefix("agent://").rstrip("/"))
         elif spec.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
             databases.append(spec)
-        elif spec.startswith("prometheus://"):
+        elif spec.startswith(("prometheus://", "dbstats+http://", "dbstats+https://")):
             scrapes.append(spec)
         elif spec != "host":
             raise click.UsageError(
-                f"--monitor {spec!r}: expected host, agent://HOST:PORT, postgresql://... "
-                "or prometheus://HOST:PORT/metrics"
+                f"--monitor {spec!r}: expected host, agent://HOST:PORT, postgresql://..., "
+                "prometheus://HOST:PORT/metrics or dbstats+http://HOST:PORT/PATH"
             )
     if agents and not agent_token:
         raise click.UsageError(
@@ -178,7 +181,7 @@ class Monitoring:
     agents: tuple[str, ...] = ()  # HOST:PORT of `loadlens agent`s
     agent_token: str = ""
     databases: tuple[str, ...] = ()  # PostgreSQL URLs
-    scrapes: tuple[str, ...] = ()  # prometheus://HOST:PORT/PATH?series=...
+    scrapes: tuple[str, ...] = ()  # prometheus://HOST:PORT/PATH?series=..., dbstats+http://
 
 
 @dataclass(frozen=True)
@@ -241,14 +244,14 @@ def _run(
     with contextlib.ExitStack() as stack:
         monitors = _monitors(watch or Monitoring(), scenario, stack)
         try:
-            result = _execute(scenario, console, workers=workers, quiet=quiet, monitors=monitors)
+            result = execute(scenario, console, workers=workers, quiet=quiet, monitors=monitors)
         except InterruptedBeforeStart:
             print("loadlens: interrupted before the load started; nothing was measured",
                   file=sys.stderr)  # fmt: skip
             sys.exit(ExitCode.INTERRUPTED)
     if out is not None:
         write_result(result, out)
-    stored = _store(result, outputs.db) if outputs.store else None
+    stored = store(result, outputs.db) if outputs.store else None
     try:
         written = _write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
     except OSError as e:  # the run is kept (stored, --out); a report that fails says so
@@ -317,10 +320,13 @@ def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack
             _fail_input("--monitor postgresql://...: pip install 'loadlens[postgres]'")
         remote.append(PostgresProbe(url))
     for spec in watch.scrapes:
+        from loadlens.monitoring.db_stats_probe import DbStatsProbe
         from loadlens.monitoring.probe import ProbeGone
         from loadlens.monitoring.prometheus_probe import PrometheusProbe
 
-        scrape = PrometheusProbe(spec)
+        scrape: PrometheusProbe | DbStatsProbe = (
+            DbStatsProbe(spec) if spec.startswith("dbstats+") else PrometheusProbe(spec)
+        )
         try:
             scrape.start()  # reachable and readable now, or exit 2 before the load
         except ProbeGone as e:
@@ -347,19 +353,6 @@ def _write_reports(
     if csv_dir is not None:
         written += write_csv(result, csv_dir)
     return written
-
-
-def _store(result: RunResult, db: str | None) -> str | None:
-    """Keep the run in the store; a store that fails is a warning (the run is not lost)."""
-    from loadlens.storage.run_store import RunStore, StoreError, safe_url, store_url
-
-    url = store_url(db)
-    try:
-        RunStore(url).save(result)
-    except StoreError as e:
-        print(f"loadlens: warning: the run was not stored: {e}", file=sys.stderr)
-        return None
-    return safe_url(url).removeprefix("sqlite:///")
 
 
 def _load_file(flags: RunFlags) -> Scenario:
@@ -401,27 +394,6 @@ def _check_writable(out: Path) -> None:
         raise click.UsageError(f"--out {out}: not writable")
 
 
-def _execute(
-    scenario: Scenario,
-    console: Console,
-    *,
-    workers: int | None,
-    quiet: bool,
-    monitors: MonitorSet | None = None,
-) -> RunResult:
-    """Run the scenario, with the live view when a person is watching a terminal."""
-    from loadlens.engine.coordinator import Coordinator, planned_duration
-
-    # Workers fork before the live view starts its refresh thread.
-    with Coordinator(scenario, workers, monitors) as coordinator:
-        if quiet or not console.is_terminal:
-            return coordinator.run()
-        from loadlens.reporting.live_view import LiveView
-
-        with LiveView(console, planned_duration(scenario)) as view:
-            return coordinator.run(view.update)
-
-
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def validate(file: Path) -> None:
@@ -458,34 +430,91 @@ def init(file: Path) -> None:
     click.echo(f"wrote {file}; try: loadlens validate {file}")
 
 
-@cli.command()
-@click.option("-u", "--users", type=int, default=200, show_default=True)
-@click.option("-d", "--duration", default="10s", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
-def demo(users: int, duration: str, out: Path | None) -> None:
-    """Start the built-in demo API on 127.0.0.1 and load-test it."""
-    from loadlens.demo.runner import demo_target
+@cli.group(invoke_without_command=True)
+@click.option("--database", metavar="URL|postgres",
+              help="PostgreSQL instead of SQLite: a postgresql:// URL, or `postgres` for a "
+                   "throwaway local cluster (needs PostgreSQL's server installed).")  # fmt: skip
+@click.option("-u", "--users", type=int, help="Concurrent users.  [default: 1000; --quick 100]")
+@click.option("-d", "--duration", help="Each stage's run.  [default: 20s; --quick 5s]")
+@click.option("--rows", type=int, help="Users in the table.  [default: 200000; --quick 50000]")
+@click.option("--stages", "stage_names", metavar="A,B,...",
+              help="Only these stages (baseline, index, pool, cache, balanced).")  # fmt: skip
+@click.option("--quick", is_flag=True, help="A short run, for CI and the impatient.")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("loadlens-case-study.html"), show_default=True,
+              help="The before/after report.")  # fmt: skip
+@click.option("--workers", type=int, help="Load generator processes (default: one per core).")
+@_db_option
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    database: str | None,
+    users: int | None,
+    duration: str | None,
+    rows: int | None,
+    stage_names: str | None,
+    quick: bool,
+    html: Path,
+    workers: int | None,
+    db: str | None,
+) -> None:
+    """The case study: a slow API, its bottlenecks found, fixed one by one, compared."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from loadlens.demo.case_study import CaseStudyOptions, DemoError, run_case_study
+    from loadlens.demo.stages import STAGES
 
-    with demo_target() as url:
-        click.echo(f"demo API on {url}")
-        try:
-            _run(
-                RunFlags(
-                    target=url,
-                    users=users,
-                    duration=duration,
-                    name="demo",
-                    thresholds=["p95<100ms", "error_rate<1%"],
-                ),
-                workers=None,
-                outputs=RunOutputs(out=out),
-                quiet=False,
-            )
-        except SystemExit as e:
-            code = e.code
-        else:
-            code = 0
-    sys.exit(code)
+    names = tuple(n.strip() for n in stage_names.split(",")) if stage_names else ()
+    known = [stage.name for stage in STAGES]
+    for name in names:
+        if name not in known:
+            raise click.UsageError(f"--stages: {name!r} is not one of {', '.join(known)}")
+    _check_writable(html)
+    options = CaseStudyOptions(
+        database=database,
+        users=users or (100 if quick else 1000),
+        duration=duration or ("5s" if quick else "20s"),
+        ramp_up="1s" if quick else "5s",
+        rows=rows or (50_000 if quick else 200_000),
+        stages=names or tuple(known),
+        html=html,
+        store_db=db,
+        workers=workers,
+    )
+    try:
+        run_case_study(options, Console())
+    except DemoError as e:
+        _fail_input(str(e))
+
+
+@demo.command("serve")
+@click.option("--stage", type=click.Choice(["baseline", "index", "pool", "cache", "balanced"]),
+              default="baseline", show_default=True)  # fmt: skip
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option("--database", metavar="URL|postgres", help="As for `loadlens demo`.")
+@click.option("--rows", type=int, default=200_000, show_default=True)
+def demo_serve(stage: str, port: int, database: str | None, rows: int) -> None:
+    """Run one stage of the demo API on 127.0.0.1 until Ctrl-C, for your own scenarios."""
+    from loadlens.demo.case_study import CaseStudyOptions, DemoError, demo_database
+    from loadlens.demo.stage_server import run_stage
+    from loadlens.demo.stages import stage_named
+    from loadlens.demo.users_data import create_index, drop_index
+    from loadlens.monitoring.managed_server import ServerError
+
+    console = Console()
+    chosen = stage_named(stage)
+    try:
+        with demo_database(CaseStudyOptions(database=database, rows=rows), console) as url:
+            (create_index if chosen.index else drop_index)(url)
+            with run_stage(chosen, url, port=port) as servers:
+                console.print(f"the demo API, stage {stage} ({chosen.change}), on {servers.url}")
+                console.print(f"try: loadlens run examples/case-study.yaml --base-url {servers.url}"
+                              "  (Ctrl-C stops it)")  # fmt: skip
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        time.sleep(3600)
+    except (DemoError, ServerError, RuntimeError) as e:
+        _fail_input(str(e))
 
 
 @cli.command()

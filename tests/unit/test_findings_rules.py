@@ -22,7 +22,8 @@ def _result(verdict: str = "valid", rss: list[float] | None = None, cores: float
         "totals": {"requests": 1000, "rps": 125.0, "latency": stats, "service_time": stats},
         "endpoints": [],
         "timeline": [{"t": t, "users": 10, "rps": 125.0, "requests": 125, "failures": 0,
-                      "in_flight": 10, "dropped": 0, "latency": {}} for t in range(8)],
+                      "in_flight": 10, "dropped": 0, "latency": {"p95": p95}}
+                     for t in range(8)],
         "monitors": {"target": {"kind": "process", "target": "pid 42 (app; 1 process)",
                                 "timeline": timeline, "notes": []}},
         "generator": {"connections_opened": opened},
@@ -51,7 +52,7 @@ def test_one_jump_or_small_growth_is_no_leak() -> None:
 
 
 def test_a_bound_generator_outranks_every_other_finding() -> None:
-    result = _result(verdict="generator-bound", cores=0.97, opened=900)
+    result = _result(verdict="generator-bound", cores=0.97, p95=250.0)
     findings = diagnose(result)
     assert [f.id for f in findings] == ["generator-bound"]
     assert findings[0].severity == "critical" and "90%" in findings[0].evidence
@@ -108,3 +109,28 @@ def test_database_time_from_server_timing_names_the_endpoint() -> None:
     # A cache or app metric is not the database, however large its share.
     result.endpoints[0].server_timing = {"cache": result.endpoints[0].server_timing["db"]}
     assert _ids(result) == []
+
+
+def test_a_slow_start_alone_is_not_waiting() -> None:
+    """All users arriving at once make the first second slow; the rest of the run is not."""
+    result = _result(p95=250.0)
+    for point in result.timeline[1:]:
+        point.latency["p95"] = 8.0
+    assert _ids(result) == []
+
+
+def test_connections_loadlens_replaced_after_timeouts_are_not_the_server_s() -> None:
+    result = _result(opened=900)
+    result.totals.errors = {"read-timeout": 850}
+    assert _ids(result) == []
+    result.totals.errors = {"http-5xx": 850}  # (answered: the connection stayed)
+    assert _ids(result) == ["new-connection-per-request"]
+
+
+def test_counts_the_target_keeps_itself_stand_beside_a_bound_generator() -> None:
+    """Its database's scans and sessions, its memory, the connections: not loadlens's timing."""
+    result = _result(verdict="generator-bound", cores=0.97, opened=900,
+                     rss=[50, 60, 70, 80, 90, 100, 110, 120])  # fmt: skip
+    slow = [_statement("SELECT * FROM users WHERE last_login > $1", 1000, 12.0)]
+    ids = [f.id for f in diagnose(_with_database(result, slow))]
+    assert ids == ["generator-bound", "memory-growth", "new-connection-per-request"]

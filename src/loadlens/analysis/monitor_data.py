@@ -6,18 +6,29 @@ from typing import Any
 
 from loadlens.metrics.run_result import RunResult
 
-__all__ = ["postgres_monitor", "top_statements"]
+__all__ = ["DATABASE_KINDS", "database_monitor", "statements_source", "top_statements"]
+
+# Monitors that report tables and statements: PostgreSQL's own statistics, or an app's.
+DATABASE_KINDS = ("postgresql", "app-database")
 
 
-def postgres_monitor(result: RunResult) -> dict[str, Any] | None:
-    """The PostgreSQL monitor's part of the result, if the run had one."""
+def database_monitor(result: RunResult) -> dict[str, Any] | None:
+    """The database monitor's part of the result, if the run had one."""
     for monitor in result.monitors.values():
-        if monitor.get("kind") == "postgresql":
+        if monitor.get("kind") in DATABASE_KINDS:
             return dict(monitor)
     return None
 
 
+def statements_source(result: RunResult) -> str:
+    """Where the statement figures come from, in a few words."""
+    database = database_monitor(result)
+    if database is not None and database.get("kind") == "app-database":
+        return "the app's own statistics"
+    return "pg_stat_statements"
+
+
 def top_statements(result: RunResult) -> list[dict[str, Any]]:
-    """The database's statements during the run, by total time (pg_stat_statements)."""
-    database = postgres_monitor(result)
+    """The database's statements during the run, by total time."""
+    database = database_monitor(result)
     return list(database.get("summary", {}).get("statements", [])) if database else []

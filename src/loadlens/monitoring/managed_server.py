@@ -69,8 +69,17 @@ class _OutputTail:
 class ManagedServer:
     """A target process started for the run, in its own process group."""
 
-    def __init__(self, command: str, url: str, ready_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        command: str,
+        url: str,
+        ready_timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+        label: str | None = None,
+    ) -> None:
         self.command = command
+        self._env = env  # added to loadlens's own environment
+        self._name = label or f"--server {command!r}"
         parts = urlsplit(url)
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -95,29 +104,28 @@ class ManagedServer:
         try:
             argv = shlex.split(self.command)
         except ValueError as e:
-            raise ServerError(f"--server {self.command!r}: {e}") from None
+            raise ServerError(f"{self._name}: {e}") from None
         with (
             contextlib.suppress(OSError),
             socket.create_connection((self._host, self._port), timeout=0.5),
         ):
             # Something already answers there: the load would go to it, not to the server.
-            raise ServerError(f"--server: {self._host}:{self._port} already answers before the "
+            raise ServerError(f"{self._name}: {self._host}:{self._port} already answers before the "
                               "server starts (a server left running?); stop it first")  # fmt: skip
         try:
             self._process = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own group: stopped as a whole, not by our Ctrl-C
+                env={**os.environ, **self._env} if self._env else None,
             )  # fmt: skip
         except OSError as e:
-            raise ServerError(
-                f"--server {self.command!r}: cannot start it ({e.strerror})"
-            ) from None
+            raise ServerError(f"{self._name}: cannot start it ({e.strerror})") from None
         assert self._process.stdout is not None
         self._output = _OutputTail(self._process.stdout)
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise ServerError(f"--server {self.command!r} exited with "
+                raise ServerError(f"{self._name} exited with "
                                   f"{self._process.returncode} before answering on "
                                   f"{self._host}:{self._port}:\n{self._last_output()}")  # fmt: skip
             with (
@@ -128,7 +136,7 @@ class ManagedServer:
             time.sleep(0.05)
         self.stop()
         where = f"{self._host}:{self._port}"
-        raise ServerError(f"--server {self.command!r}: nothing answered on {where} within "
+        raise ServerError(f"{self._name}: nothing answered on {where} within "
                           f"{self._timeout:.0f} s:\n{self._last_output()}")  # fmt: skip
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, Metric
 from loadlens.analysis.monitor_data import top_statements
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
+from loadlens.reporting.case_study_view import StageRow
 from loadlens.storage.run_store import describe_load
 
 __all__ = ["compare_html", "run_html", "write_html"]
@@ -142,16 +143,17 @@ def _pct(metric: MetricChange) -> str:
     return "n/a" if pct is None else f"{pct:+.1f}%"
 
 
-def compare_html(comparison: Comparison) -> str:
-    """The before/after report of two runs, their charts overlaid."""
+def compare_html(comparison: Comparison, stages: list[StageRow] | None = None) -> str:
+    """The before/after report of two runs, their charts overlaid (after a table of the
+    case study's stages, when given)."""
     a, b = comparison.before, comparison.after
     length = max(len(a.timeline), len(b.timeline))
     data = {"xs": list(range(1, length + 1)), "before": _series(a, length),
             "after": _series(b, length)}  # fmt: skip
     scopes = [("Overall", comparison.overall), *comparison.endpoints.items()]
     return _env.get_template("compare_report.html.j2").render(
-        a=a, b=b, c=comparison, scopes=scopes, fmt=_format, pct=_pct,
-        banner=_compare_banner(comparison), load_a=describe_load(a.load),
+        a=a, b=b, c=comparison, scopes=scopes, fmt=_format, pct=_pct, ms=_ms,
+        banner=_compare_banner(comparison), load_a=describe_load(a.load), stages=stages or [],
         load_b=describe_load(b.load), version=__version__,
         uplot_js=_asset("uPlot.iife.min.js"), uplot_css=_asset("uPlot.min.css"),
         data_json=_json(data),

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from loadlens.analysis.monitor_data import top_statements
+from loadlens.analysis.monitor_data import statements_source, top_statements
 from loadlens.metrics.run_result import LatencyStats, RunResult
 from loadlens.metrics.thresholds import measured_text
 
@@ -64,6 +64,13 @@ def _monitor_table(result: RunResult) -> Table:
                       f"{min(hits, default=100):.1f}% at worst")  # fmt: skip
             table.add_row(Text(name), "-", "-", "-", "-", Text(detail))
             continue
+        if monitor.get("kind") == "app-database":
+            sessions = _series(monitor, "sessions_per_s")
+            statements = _series(monitor, "statements_per_s")
+            detail = (f"{monitor.get('target', '')}; new connections {_avg(sessions):.1f}/s, "
+                      f"statements {_avg(statements):.1f}/s")  # fmt: skip
+            table.add_row(Text(name), "-", "-", "-", "-", Text(detail))
+            continue
         if monitor.get("kind") == "process":
             cores = _series(monitor, "cores")
             established = [p.get("tcp", {}).get("ESTABLISHED", 0) for p in monitor["timeline"]]
@@ -114,12 +121,13 @@ def _statements_table(result: RunResult) -> Table | None:
     statements = top_statements(result)
     if not statements:
         return None
-    table = Table(title="top statements during the run (pg_stat_statements)",
+    table = Table(title=f"top statements during the run ({statements_source(result)})",
                   title_justify="left", show_edge=False)  # fmt: skip
     for col in ("total", "calls", "avg", "rows", "blocks read/hit", "statement"):
         table.add_column(col, justify="left" if col == "statement" else "right")
     for st in statements[:5]:
-        blocks = f"{st.get('blocks_read', 0):,}/{st.get('blocks_hit', 0):,}"
+        blocks = (f"{st['blocks_read']:,}/{st['blocks_hit']:,}" if "blocks_read" in st
+                  else "-")  # fmt: skip
         table.add_row(_ms(float(st["total_ms"])), f"{st['calls']:,}", _ms(float(st["mean_ms"])),
                       f"{st['rows']:,}", blocks, Text(str(st["query"])[:70]))  # fmt: skip
     return table

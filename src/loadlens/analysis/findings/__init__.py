@@ -2,7 +2,9 @@
 
 One module per rule; each is a function from the RunResult to a Finding or None. The
 generator-bound verdict outranks them all: when loadlens itself was the bottleneck, the
-target's figures cannot be read, so no other finding is made.
+latency and throughput it measured cannot be read, so no finding made from them is made.
+Only findings read from counts the target side keeps itself (its database's scans and
+sessions, its memory, the connections it made loadlens open) still stand beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from loadlens.analysis.findings.memory_growth import memory_growth
 from loadlens.analysis.findings.target_cpu import target_cpu_idle_while_slow, target_cpu_saturated
 from loadlens.metrics.run_result import Finding, RunResult
 
-__all__ = ["RULES", "diagnose"]
+__all__ = ["RULES", "UNTIMED_RULES", "diagnose"]
 
 Rule = Callable[[RunResult], Finding | None]
 
@@ -39,9 +41,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Rules that read no latency, throughput or timing of loadlens's.
+UNTIMED_RULES: tuple[Rule, ...] = (
+    full_table_scan,
+    db_connection_per_request,
+    memory_growth,
+    connection_per_request,
+)
+
+
 def diagnose(result: RunResult) -> list[Finding]:
     """Every finding the run supports."""
     outranking = generator_bound(result)
     if outranking is not None:
-        return [outranking]
+        return [outranking, *(f for rule in UNTIMED_RULES if (f := rule(result)) is not None)]
     return [finding for rule in RULES if (finding := rule(result)) is not None]

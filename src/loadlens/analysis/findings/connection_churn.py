@@ -8,13 +8,18 @@ __all__ = ["connection_per_request"]
 
 MIN_REQUESTS = 100
 SHARE = 0.5  # connections opened per request, at least
+# Failures after which loadlens itself drops the connection (and so opens another).
+_DROPPING = ("read-timeout", "reset", "protocol", "tls", "connect-timeout", "connect-error",
+             "connect-refused")  # fmt: skip
 
 
 def connection_per_request(result: RunResult) -> Finding | None:
     """Most requests needed a connection of their own."""
     opened = int(result.generator.get("connections_opened", 0))
     requests = result.totals.requests
-    if requests < MIN_REQUESTS or opened < SHARE * requests:
+    dropped = sum(n for kind, n in result.totals.errors.items() if kind in _DROPPING)
+    # A connection that timed out or broke is replaced by loadlens: not the server's doing.
+    if requests < MIN_REQUESTS or opened - dropped < SHARE * requests:
         return None
     return Finding(
         id="new-connection-per-request",

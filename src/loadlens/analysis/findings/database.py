@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from loadlens.analysis.findings.series import middle
-from loadlens.analysis.monitor_data import postgres_monitor
+from loadlens.analysis.monitor_data import database_monitor
 from loadlens.metrics.run_result import Finding, RunResult
 
 __all__ = ["db_connection_per_request", "full_table_scan"]
@@ -22,7 +22,7 @@ def _column(table: str, statements: list[dict[str, Any]]) -> tuple[str, str] | N
     relname = table.rsplit(".", 1)[-1]
     pattern = re.compile(
         rf"\bfrom\s+(?:\w+\.)?{re.escape(relname)}\b.*?"
-        r"\bwhere\s+(?:\w+\.)?(\w+)\s*(=|in\b|like\b)",
+        r"\bwhere\s+(?:\w+\.)?(\w+)\s*(>=|<=|<>|!=|=|>|<|in\b|like\b|between\b)",
         re.IGNORECASE | re.DOTALL,
     )
     for statement in statements:
@@ -34,7 +34,7 @@ def _column(table: str, statements: list[dict[str, Any]]) -> tuple[str, str] | N
 
 def full_table_scan(result: RunResult) -> Finding | None:
     """A large table read whole, over and over: the index its queries need is missing."""
-    database = postgres_monitor(result)
+    database = database_monitor(result)
     if database is None or "summary" not in database:
         return None
     summary = database["summary"]
@@ -50,9 +50,15 @@ def full_table_scan(result: RunResult) -> Finding | None:
         if found:
             evidence += f"; the statement: {found[1][:200]}"
         column = found[0] if found else "the column the query filters by"
-        suggestion = (f"Add an index{where}: CREATE INDEX CONCURRENTLY ON {table['table']} "
-                      f"({column}); then run again and compare. Check the plan with "
-                      "EXPLAIN (ANALYZE, BUFFERS).")  # fmt: skip
+        if database.get("kind") == "postgresql":
+            create = f"CREATE INDEX CONCURRENTLY ON {table['table']} ({column})"
+            explain = "EXPLAIN (ANALYZE, BUFFERS)"
+        else:  # (SQLite, and most others, want a name and know no CONCURRENTLY)
+            name = f"{table['table'].rsplit('.', 1)[-1]}_{found[0] if found else 'col'}_idx"
+            create = f"CREATE INDEX {name} ON {table['table']} ({column})"
+            explain = "EXPLAIN (EXPLAIN QUERY PLAN on SQLite)"
+        suggestion = (f"Add an index{where}: {create}; then run again and compare. Check the "
+                      f"plan with {explain}.")  # fmt: skip
         return Finding(id="full-table-scan", severity="high",
                        title=f"Full table scans on {table['table']}: a missing index{where}",
                        evidence=evidence, suggestion=suggestion)  # fmt: skip
@@ -61,7 +67,7 @@ def full_table_scan(result: RunResult) -> Finding | None:
 
 def db_connection_per_request(result: RunResult) -> Finding | None:
     """The app opens a database connection for (nearly) every request."""
-    database = postgres_monitor(result)
+    database = database_monitor(result)
     if database is None:
         return None
     samples = middle(database.get("timeline", []))

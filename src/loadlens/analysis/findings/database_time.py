@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 
 from loadlens.analysis.findings.series import is_slow
-from loadlens.analysis.monitor_data import postgres_monitor, top_statements
+from loadlens.analysis.monitor_data import database_monitor, statements_source, top_statements
 from loadlens.metrics.run_result import EndpointResult, Finding, RunResult
 
 __all__ = ["database_time_dominates", "slow_statements"]
 
 DOMINANT_SHARE = 0.5  # of the service time
-MIN_SERVICE_MS = 5.0  # below this, a request is quick whatever its parts
+MIN_SERVICE_MS = 20.0  # below this (and not slow), a request is quick whatever its parts
 MIN_RESPONSES = 50
 SLOW_STATEMENT_MS = 10.0  # mean execution time
 MIN_CALLS = 5
@@ -25,9 +25,9 @@ _DB_NAME = re.compile(r"^(db|database|sql|query|queries|pg|postgres\w*|mysql|sql
 
 def _from_server_timing(result: RunResult) -> Finding | None:
     worst: tuple[float, EndpointResult, str] | None = None
+    slow = is_slow(result)
     for endpoint in result.endpoints:
-        service = endpoint.service_time.mean
-        if service < MIN_SERVICE_MS:
+        if endpoint.service_time.mean < MIN_SERVICE_MS and not slow:
             continue
         for name, stats in endpoint.server_timing.items():
             counted = _DB_NAME.match(name) and stats.count >= MIN_RESPONSES
@@ -45,7 +45,7 @@ def _from_server_timing(result: RunResult) -> Finding | None:
                        if k != name)  # fmt: skip
     evidence = (f"{endpoint.name}: the server reported {name} {stats.mean_ms:.1f} ms per "
                 f"response on average (max {stats.max_ms:.1f} ms, {stats.count:,} responses), "
-                f"{min(share, 1.0):.0%} of its mean service time of "
+                f"{share:.0%} of its mean service time of "
                 f"{endpoint.service_time.mean:.1f} ms")  # fmt: skip
     if others:
         evidence += f"; other parts: {others}"
@@ -53,7 +53,7 @@ def _from_server_timing(result: RunResult) -> Finding | None:
 
 
 def _from_postgres(result: RunResult) -> Finding | None:
-    database = postgres_monitor(result)
+    database = database_monitor(result)
     statements = top_statements(result)
     if database is None or not statements:
         return None
@@ -61,7 +61,7 @@ def _from_postgres(result: RunResult) -> Finding | None:
     service = result.totals.service_time
     request_ms = service.mean * service.count
     if (
-        service.mean < MIN_SERVICE_MS
+        (service.mean < MIN_SERVICE_MS and not is_slow(result))
         or not request_ms
         or statement_ms < DOMINANT_SHARE * request_ms
     ):
@@ -69,10 +69,10 @@ def _from_postgres(result: RunResult) -> Finding | None:
     top = statements[0]
     evidence = (f"statements in {database['target']} ran {statement_ms / 1000:,.1f} s in all "
                 f"while requests took {request_ms / 1000:,.1f} s of service time "
-                f"({min(statement_ms / request_ms, 1.0):.0%}); the top statement took "
+                f"({statement_ms / request_ms:.0%}); the top statement took "
                 f"{float(top['total_ms']) / 1000:,.1f} s over {top['calls']:,} calls: "
                 f"{top['query'][:160]}")  # fmt: skip
-    return _finding(result, "the run (pg_stat_statements)", evidence)
+    return _finding(result, f"the run ({statements_source(result)})", evidence)
 
 
 def _finding(result: RunResult, where: str, evidence: str) -> Finding:

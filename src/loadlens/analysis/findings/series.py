@@ -5,16 +5,22 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from loadlens.metrics.run_result import RunResult
+from loadlens.metrics.run_result import RunResult, TimelinePoint
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 
-__all__ = ["SLOW_P95_MS", "is_slow", "middle", "target_monitor"]
+__all__ = ["SLOW_P95_MS", "is_slow", "middle", "middle_points", "target_monitor"]
 
 SLOW_P95_MS = 100.0  # the mission's "under 100 ms"; a crossed latency threshold also counts
 
 
 def middle(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Without the first second (start-up) and the last (partial, draining)."""
+    return points[1:-1] if len(points) > 3 else points
+
+
+def middle_points(result: RunResult) -> list[TimelinePoint]:
+    """The run's timeline without its first and last second."""
+    points = result.timeline
     return points[1:-1] if len(points) > 3 else points
 
 

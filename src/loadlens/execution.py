@@ -1,0 +1,50 @@
+"""Running a scenario and keeping its result: what `loadlens run` and `loadlens demo` share."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from loadlens.metrics.run_result import RunResult
+from loadlens.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from loadlens.monitoring.monitor_set import MonitorSet
+
+__all__ = ["execute", "store"]
+
+
+def execute(
+    scenario: Scenario,
+    console: Console,
+    *,
+    workers: int | None,
+    quiet: bool,
+    monitors: MonitorSet | None = None,
+) -> RunResult:
+    """Run the scenario, with the live view when a person is watching a terminal."""
+    from loadlens.engine.coordinator import Coordinator, planned_duration
+
+    # Workers fork before the live view starts its refresh thread.
+    with Coordinator(scenario, workers, monitors) as coordinator:
+        if quiet or not console.is_terminal:
+            return coordinator.run()
+        from loadlens.reporting.live_view import LiveView
+
+        with LiveView(console, planned_duration(scenario)) as view:
+            return coordinator.run(view.update)
+
+
+def store(result: RunResult, db: str | None) -> str | None:
+    """Keep the run in the store; a store that fails is a warning (the run is not lost)."""
+    from loadlens.storage.run_store import RunStore, StoreError, safe_url, store_url
+
+    url = store_url(db)
+    try:
+        RunStore(url).save(result)
+    except StoreError as e:
+        print(f"loadlens: warning: the run was not stored: {e}", file=sys.stderr)
+        return None
+    return safe_url(url).removeprefix("sqlite:///")

@@ -1,0 +1,171 @@
+"""`loadlens demo`: the case study end to end, on SQLite and on real PostgreSQL.
+
+The must of the case study: the baseline's findings name the missing index (with its
+column) and the connection per request, from the database's statistics (PostgreSQL's own,
+or on SQLite the app's), and each goes away at the stage that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from loadlens.storage.run_store import RunStore
+from support.cli import REPO, LoadlensRunner, _env, check_result
+
+pytestmark = pytest.mark.timeout(300)
+
+STAGES = ["baseline", "index", "pool", "cache", "balanced"]
+
+
+def _demo(
+    loadlens: LoadlensRunner, *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    html = loadlens.tmp_path / "case-study.html"
+    done = subprocess.run([sys.executable, "-m", "loadlens", "demo", "--quick", "--html", str(html),
+                           *args], capture_output=True, text=True, timeout=timeout,
+                          env=_env(loadlens.home), cwd=loadlens.tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "Traceback" not in done.stderr
+    return done
+
+
+def _stored(loadlens: LoadlensRunner) -> dict[str, dict[str, Any]]:
+    """The demo's runs in the run store, by stage."""
+    store = RunStore(f"sqlite:///{loadlens.home / '.loadlens' / 'runs.db'}")
+    runs = {}
+    for row in store.list(tags={"demo": "case-study"}, limit=50):
+        result = store.get(row.id)
+        runs[result.tags["stage"]] = check_result(result.model_dump(by_alias=True, mode="json"))
+    return runs
+
+
+def _ids(run: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in run["findings"]]
+
+
+def _check_story(loadlens: LoadlensRunner, done: subprocess.CompletedProcess[str],
+                 database: str, table: str) -> dict[str, dict[str, Any]]:  # fmt: skip
+    runs = _stored(loadlens)
+    assert sorted(runs) == sorted(STAGES), (runs.keys(), done.stdout[-3000:])
+    assert all(run["tags"]["database"] == database for run in runs.values())
+    baseline, index, pool = runs["baseline"], runs["index"], runs["pool"]
+    # The baseline: the missing index, named with its table and column, and a database
+    # connection per request, both from the database's statistics.
+    assert "full-table-scan" in _ids(baseline), baseline["findings"]
+    scan = baseline["findings"][_ids(baseline).index("full-table-scan")]
+    assert table in scan["title"] and "on last_login" in scan["title"], scan
+    assert "(last_login)" in scan["suggestion"]
+    assert "db-connection-per-request" in _ids(baseline), baseline["findings"]
+    # The index removes the scans, not the connections; the pool removes those.
+    assert "full-table-scan" not in _ids(index) and "db-connection-per-request" in _ids(index)
+    for fixed in ("pool", "cache", "balanced"):
+        assert not {"full-table-scan", "db-connection-per-request"} & set(_ids(runs[fixed]))
+    # The fixed stages are faster than the baseline, and the monitors saw the API.
+    assert pool["totals"]["latency"]["mean"] < baseline["totals"]["latency"]["mean"]
+    for run in runs.values():
+        target = run["monitors"]["target"]
+        assert target["timeline"] and target["notes"] == [], target["notes"]
+        assert run["totals"]["requests"] > 0 and run["endpoints"][0]["server_timing"]
+    # Three instances and nginx in the balanced stage: more processes, more memory.
+    assert "nginx" in runs["balanced"]["monitors"]["target"]["target"]
+    # The before/after table and the HTML report.
+    out = done.stdout
+    assert "before and after, stage by stage" in out and "findings by stage" in out
+    html = (loadlens.tmp_path / "case-study.html").read_text()
+    assert "Stage by stage" in html and all(f"<b>{s}</b>" in html for s in STAGES)
+    return runs
+
+
+def test_the_case_study_on_sqlite(loadlens: LoadlensRunner) -> None:
+    done = _demo(loadlens)
+    runs = _check_story(loadlens, done, "sqlite", "users")
+    database = runs["baseline"]["monitors"]["database"]
+    assert database["kind"] == "app-database" and database["notes"] == []
+    assert "built 50,000 users" in done.stdout
+
+
+@pytest.fixture
+def database() -> str:
+    """The test database's URL (.ci/run starts PostgreSQL and sets it)."""
+    url = os.environ.get("LOADLENS_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI sets LOADLENS_TEST_PG_URL (.ci/run starts PostgreSQL); it is missing")
+        pytest.skip("no PostgreSQL here: set LOADLENS_TEST_PG_URL (as .ci/run does) to test it")
+    return url
+
+
+def test_the_case_study_on_postgresql(loadlens: LoadlensRunner, database: str) -> None:
+    done = _demo(loadlens, "--database", database)
+    runs = _check_story(loadlens, done, "postgresql", "loadlens_demo.users")
+    assert runs["baseline"]["monitors"]["postgresql"]["kind"] == "postgresql"
+
+
+def test_a_throwaway_postgresql_cluster(loadlens: LoadlensRunner) -> None:
+    from loadlens.demo.local_postgres import find_binaries
+
+    if find_binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs PostgreSQL (.ci/run); initdb is missing")
+        pytest.skip("PostgreSQL's server binaries are not installed here")
+    done = _demo(loadlens, "--database", "postgres", "--stages", "baseline,pool")
+    assert "started a throwaway PostgreSQL cluster" in done.stdout
+    runs = _stored(loadlens)
+    assert sorted(runs) == ["baseline", "pool"]
+    assert "db-connection-per-request" in _ids(runs["baseline"])
+    assert "db-connection-per-request" not in _ids(runs["pool"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_one_stage_served_for_your_own_scenario(loadlens: LoadlensRunner) -> None:
+    """`loadlens demo serve` runs a stage alone; the example scenario runs against it."""
+    port = _free_port()
+    command = ["demo", "serve", "--stage", "cache", "--port", str(port), "--rows", "20000"]
+    server = subprocess.Popen([sys.executable, "-m", "loadlens", *command],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=_env(loadlens.home), cwd=loadlens.tmp_path,
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[0]
+                time.sleep(0.1)
+        run = loadlens.run(str(REPO / "examples" / "case-study.yaml"), "-u", "20", "-d", "3s",
+                           "--base-url", f"http://127.0.0.1:{port}", timeout=60)  # fmt: skip
+        result = check_result(run.result)
+        assert result["totals"]["failures"] == 0 and result["totals"]["requests"] > 20
+        assert all(c["fails"] == 0 for c in result["checks"]), result["checks"]
+        # (cached responses report `cache` alone; the misses, db-connect, db and app)
+        assert {"db", "app"} <= set(result["endpoints"][0]["server_timing"]), result["endpoints"]
+    finally:
+        os.killpg(server.pid, 15)
+        output = server.communicate(timeout=20)[0]
+    assert "stage cache" in output and "try: loadlens run examples/case-study.yaml" in output
+
+
+def test_bad_demo_options_exit_2(loadlens: LoadlensRunner) -> None:
+    for args, message in (
+        (["--stages", "baseline,nosuch"], "'nosuch' is not one of"),
+        (["--database", "mysql://x"], "expected postgres"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "loadlens", "demo", *args],
+                              capture_output=True, text=True, timeout=60,
+                              env=_env(loadlens.home), cwd=loadlens.tmp_path)  # fmt: skip
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert message in done.stderr
