@@ -102,7 +102,7 @@ def demo_database(options: CaseStudyOptions, console: Console) -> Iterator[str]:
             console.print(f"started a throwaway PostgreSQL cluster: {url}")
         elif options.database.startswith(("postgresql://", "postgres://", "postgresql+")):
             # (a SQLAlchemy-style URL, as the run store takes, is welcome too)
-            scheme, rest = options.database.split("://", 1)
+            rest = options.database.split("://", 1)[1]
             url = f"postgresql://{rest}"
         else:
             raise DemoError(
