@@ -1,9 +1,9 @@
 """The case study's users table: deterministic rows, built into SQLite or PostgreSQL.
 
 The same seed gives the same rows on every machine, so two runs of the demo query the
-same data. `last_login` spreads the way a real user base does: most users came back in the
-last weeks, a long tail has not been seen for years (exponential, mean 240 days, up to
-three years before the reference day).
+same data. `last_login` spreads the way a real user base does: about one in three came back
+in the last three months, a long tail has not been seen for years (exponential, mean 240
+days, up to three years before the reference day).
 """
 
 from __future__ import annotations

@@ -130,6 +130,20 @@ def _compare_banner(comparison: Comparison) -> dict[str, str]:
             "detail": "every difference is within the runs' own noise"}  # fmt: skip
 
 
+def _case_study_banner(stages: list[StageRow]) -> dict[str, str]:
+    """Where the case study met its target (p95 under 100 ms, errors under 1%), if it did."""
+    first, last = stages[0], stages[-1]
+    trend = (f"{first.stage} → {last.stage}: {first.qps:,.0f} → {last.qps:,.0f} QPS, average "
+             f"{_ms(first.avg_ms)} → {_ms(last.avg_ms)}, errors {first.error_rate:.2%} → "
+             f"{last.error_rate:.2%}")  # fmt: skip
+    for stage in stages:
+        if stage.p95_ms < 100 and stage.error_rate < 0.01 and stage.verdict == "valid":
+            return {"kind": "ok", "title": f"Target met from the {stage.stage} stage on: p95 "
+                    f"{_ms(stage.p95_ms)} at {stage.qps:,.0f} QPS", "detail": trend}  # fmt: skip
+    return {"kind": "bad", "title": "Target not met at any stage (p95 < 100 ms, errors < 1%)",
+            "detail": trend}  # fmt: skip
+
+
 def _format(metric: MetricChange, value: float) -> str:
     if metric.unit == "ms":
         return _ms(value)
@@ -153,7 +167,8 @@ def compare_html(comparison: Comparison, stages: list[StageRow] | None = None) -
     scopes = [("Overall", comparison.overall), *comparison.endpoints.items()]
     return _env.get_template("compare_report.html.j2").render(
         a=a, b=b, c=comparison, scopes=scopes, fmt=_format, pct=_pct, ms=_ms,
-        banner=_compare_banner(comparison), load_a=describe_load(a.load), stages=stages or [],
+        banner=_case_study_banner(stages) if stages else _compare_banner(comparison),
+        load_a=describe_load(a.load), stages=stages or [],
         load_b=describe_load(b.load), version=__version__,
         uplot_js=_asset("uPlot.iife.min.js"), uplot_css=_asset("uPlot.min.css"),
         data_json=_json(data),
