@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -15,6 +14,7 @@ import click
 from rich.console import Console
 
 from loadlens import __version__
+from loadlens.demo.stages import STAGES
 from loadlens.engine.prepared_request import PrepareError, prepare_flows
 from loadlens.execution import execute, store
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
@@ -430,6 +430,9 @@ def init(file: Path) -> None:
     click.echo(f"wrote {file}; try: loadlens validate {file}")
 
 
+_STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--database", metavar="URL|postgres",
               help="PostgreSQL instead of SQLite: a postgresql:// URL, or `postgres` for a "
@@ -462,13 +465,11 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return
     from loadlens.demo.case_study import CaseStudyOptions, DemoError, run_case_study
-    from loadlens.demo.stages import STAGES
 
     names = tuple(n.strip() for n in stage_names.split(",")) if stage_names else ()
-    known = [stage.name for stage in STAGES]
     for name in names:
-        if name not in known:
-            raise click.UsageError(f"--stages: {name!r} is not one of {', '.join(known)}")
+        if name not in _STAGE_NAMES:
+            raise click.UsageError(f"--stages: {name!r} is not one of {', '.join(_STAGE_NAMES)}")
     _check_writable(html)
     options = CaseStudyOptions(
         database=database,
@@ -476,7 +477,7 @@ def demo(
         duration=duration or ("5s" if quick else "20s"),
         ramp_up="1s" if quick else "5s",
         rows=rows or (50_000 if quick else 200_000),
-        stages=names or tuple(known),
+        stages=names or _STAGE_NAMES,
         html=html,
         store_db=db,
         workers=workers,
@@ -485,35 +486,25 @@ def demo(
         run_case_study(options, Console())
     except DemoError as e:
         _fail_input(str(e))
+    except KeyboardInterrupt:
+        print("loadlens: demo interrupted; its servers are stopped", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 @demo.command("serve")
-@click.option("--stage", type=click.Choice(["baseline", "index", "pool", "cache", "balanced"]),
-              default="baseline", show_default=True)  # fmt: skip
+@click.option("--stage", type=click.Choice(_STAGE_NAMES), default="baseline", show_default=True)
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option("--database", metavar="URL|postgres", help="As for `loadlens demo`.")
 @click.option("--rows", type=int, default=200_000, show_default=True)
 def demo_serve(stage: str, port: int, database: str | None, rows: int) -> None:
     """Run one stage of the demo API on 127.0.0.1 until Ctrl-C, for your own scenarios."""
-    from loadlens.demo.case_study import CaseStudyOptions, DemoError, demo_database
-    from loadlens.demo.stage_server import run_stage
+    from loadlens.demo.case_study import CaseStudyOptions, DemoError, serve_stage
     from loadlens.demo.stages import stage_named
-    from loadlens.demo.users_data import create_index, drop_index
-    from loadlens.monitoring.managed_server import ServerError
 
-    console = Console()
-    chosen = stage_named(stage)
+    options = CaseStudyOptions(database=database, rows=rows)
     try:
-        with demo_database(CaseStudyOptions(database=database, rows=rows), console) as url:
-            (create_index if chosen.index else drop_index)(url)
-            with run_stage(chosen, url, port=port) as servers:
-                console.print(f"the demo API, stage {stage} ({chosen.change}), on {servers.url}")
-                console.print(f"try: loadlens run examples/case-study.yaml --base-url {servers.url}"
-                              "  (Ctrl-C stops it)")  # fmt: skip
-                with contextlib.suppress(KeyboardInterrupt):
-                    while True:
-                        time.sleep(3600)
-    except (DemoError, ServerError, RuntimeError) as e:
+        serve_stage(stage_named(stage), port, options, Console())
+    except DemoError as e:
         _fail_input(str(e))
 
 

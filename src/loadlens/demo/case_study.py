@@ -11,6 +11,7 @@ and an HTML report, and every run is in `loadlens history`.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sqlite3
 import time
 import urllib.request
@@ -18,15 +19,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 from rich.text import Text
 
 from loadlens.demo import users_data
-from loadlens.demo.stage_server import StageServers, find_nginx, run_stage
+from loadlens.demo.stage_server import StageError, StageServers, find_nginx, run_stage
 from loadlens.demo.stages import STAGES, Stage
+from loadlens.engine.coordinator import InterruptedBeforeStart
 from loadlens.execution import execute, store
-from loadlens.metrics.run_result import RunResult
+from loadlens.metrics.run_result import RunResult, RunStatus
 from loadlens.monitoring.managed_server import ServerError
 from loadlens.monitoring.monitor_set import MonitorSet
 from loadlens.reporting.case_study_view import StageRow, stage_findings, stage_row, stage_table
@@ -34,7 +37,14 @@ from loadlens.scenario.file_loader import load_scenario_file
 from loadlens.scenario.from_flags import RunFlags
 from loadlens.scenario.model import Scenario
 
-__all__ = ["CaseStudyOptions", "DemoError", "demo_database", "run_case_study"]
+__all__ = [
+    "CaseStudyOptions",
+    "DemoError",
+    "demo_database",
+    "run_case_study",
+    "serve_stage",
+    "sigterm_as_interrupt",
+]
 
 SCENARIO = "case-study.yaml"
 
@@ -57,7 +67,6 @@ class CaseStudyOptions:
     data_dir: Path = Path.home() / ".loadlens" / "demo"
     store_db: str | None = None
     workers: int | None = None
-    quiet: bool = False
 
 
 def check_requirements(postgres: bool) -> None:
@@ -121,6 +130,9 @@ def demo_database(options: CaseStudyOptions, console: Console) -> Iterator[str]:
         except psycopg.Error as e:
             raise DemoError(f"--database: {str(e).strip().splitlines()[0]}") from None
         yield users_data.in_demo_schema(url)
+        if options.database != "postgres":
+            console.print(f"the demo's table stays in your database for the next run; to drop "
+                          f"it: DROP SCHEMA {users_data.SCHEMA} CASCADE")  # fmt: skip
 
 
 def _built(console: Console, where: str, build: Callable[[], bool], rows: int) -> None:
@@ -164,7 +176,7 @@ def _monitors(servers: StageServers, database: str) -> MonitorSet:
     else:
         from loadlens.monitoring.postgres_probe import PostgresProbe
 
-        probes.append(PostgresProbe(database.split("?", 1)[0]))
+        probes.append(PostgresProbe(users_data.outside_demo_schema(database)))
     return MonitorSet(probes)
 
 
@@ -177,6 +189,16 @@ def _warm_up(url: str) -> None:
             urllib.request.urlopen(f"{url}/api/users?{query}", timeout=30),
         ):
             pass
+
+
+def _stage_errors() -> tuple[type[Exception], ...]:
+    """What starting a stage can fail with that is the machine's, not loadlens's, doing."""
+    errors: tuple[type[Exception], ...] = (ServerError, StageError, sqlite3.Error)
+    try:
+        import psycopg
+    except ImportError:
+        return errors
+    return (*errors, psycopg.Error)
 
 
 def _brief(console: Console, stage: Stage, row: StageRow, result: RunResult) -> None:
@@ -202,12 +224,52 @@ def _brief(console: Console, stage: Stage, row: StageRow, result: RunResult) -> 
         console.print(Text("  no findings", style="green"))
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the demo as Ctrl-C does, with its servers (in sessions of their own,
+    so no signal to loadlens reaches them) stopped on the way out."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve_stage(stage: Stage, port: int, options: CaseStudyOptions, console: Console) -> None:
+    """`loadlens demo serve`: one stage's API on 127.0.0.1 until Ctrl-C (or SIGTERM)."""
+    with (
+        sigterm_as_interrupt(),
+        contextlib.suppress(KeyboardInterrupt),
+        demo_database(options, console) as database,
+    ):
+        try:
+            (users_data.create_index if stage.index else users_data.drop_index)(database)
+            with run_stage(stage, database, port=port) as servers:
+                console.print(f"the demo API, stage {stage.name} ({stage.change}), on "
+                              f"{servers.url}")  # fmt: skip
+                if servers.stats_url:
+                    console.print(f"its database statistics: --monitor dbstats+"
+                                  f"{servers.stats_url}")  # fmt: skip
+                console.print(f"try: loadlens run examples/case-study.yaml --base-url "
+                              f"{servers.url}  (Ctrl-C stops it)")  # fmt: skip
+                while True:
+                    time.sleep(3600)
+        except _stage_errors() as e:
+            raise DemoError(f"the {stage.name} stage: {str(e).strip()}") from None
+
+
 def run_case_study(options: CaseStudyOptions, console: Console) -> list[StageRow]:
     """Every stage asked for, in order; the before/after rows (and the HTML report)."""
     stages = [stage for stage in STAGES if stage.name in options.stages]
     rows: list[StageRow] = []
     results: list[RunResult] = []
-    with demo_database(options, console) as database:
+    stage_errors = _stage_errors()
+    interrupted = False
+    with sigterm_as_interrupt(), demo_database(options, console) as database:
         for stage in stages:
             if stage.instances > 1 and find_nginx() is None:
                 console.print(
@@ -219,25 +281,35 @@ def run_case_study(options: CaseStudyOptions, console: Console) -> list[StageRow
                 )
                 continue
             console.rule(f"{stage.title}: {stage.change}")
-            (users_data.create_index if stage.index else users_data.drop_index)(database)
             try:
+                (users_data.create_index if stage.index else users_data.drop_index)(database)
                 with run_stage(stage, database) as servers:
                     _warm_up(servers.url)
                     scenario = _scenario(options, stage, servers.url, database)
-                    result = execute(
-                        scenario,
-                        console,
-                        workers=options.workers,
-                        quiet=options.quiet,
-                        monitors=_monitors(servers, database),
-                    )
-            except (ServerError, RuntimeError, sqlite3.Error) as e:
-                raise DemoError(f"the {stage.name} stage: {e}") from None
-            store(result, options.store_db)
+                    try:
+                        result = execute(
+                            scenario,
+                            console,
+                            workers=options.workers,
+                            quiet=False,
+                            monitors=_monitors(servers, database),
+                        )
+                    except InterruptedBeforeStart:
+                        console.print(Text("interrupted before the load started", style="yellow"))
+                        interrupted = True
+                        break
+            except stage_errors as e:
+                raise DemoError(f"the {stage.name} stage: {str(e).strip()}") from None
+            store(result, options.store_db)  # (an interrupted run too: what it measured)
             row = stage_row(stage.name, stage.change, result)
             rows.append(row)
             results.append(result)
             _brief(console, stage, row, result)
+            if result.status is RunStatus.INTERRUPTED:
+                console.print(Text("interrupted: the stages after this one are not run",
+                                   style="yellow"))  # fmt: skip
+                interrupted = True
+                break
     if rows:
         console.print()
         console.print(stage_table(rows))
@@ -253,4 +325,6 @@ def run_case_study(options: CaseStudyOptions, console: Console) -> list[StageRow
             f"{rows[-1].stage} in detail)"
         )
     console.print("every run is in the history: loadlens history --tag demo=case-study")
+    if interrupted:
+        raise KeyboardInterrupt  # (after the table: what was measured is shown and kept)
     return rows

@@ -70,10 +70,10 @@ def local_postgres() -> Iterator[str]:
         owner = "postgres"
     root = Path(tempfile.mkdtemp(prefix="loadlens-pg-"))
     data = root / "data"
-    if owner:
-        shutil.chown(root, owner)
-    port = free_port()
     try:
+        if owner:
+            shutil.chown(root, owner)
+        port = free_port()
         _run(
             _as_owner(
                 [

@@ -50,12 +50,17 @@ class QueryStats:
         self._tables: dict[str, list[int]] = {}  # name -> [seq scans, rows read, idx scans]
         self._plans: dict[str, list[tuple[str, bool]]] = {}  # text -> [(table, full scan)]
         self._live_rows: dict[str, int] = {}
-        self._flushed = 0.0
+        self._flush_lock = threading.Lock()  # one writer at a time: files never go back
+        self._dirty = False
+        # Flushed by a thread of its own, so the last requests before a quiet spell (the
+        # end of a run) are in the file too, and requests never wait on a write.
+        threading.Thread(target=self._flush_loop, name="db-stats-flush", daemon=True).start()
 
     def connection_opened(self) -> None:
         """Count a new database connection."""
         with self._lock:
             self._sessions += 1
+            self._dirty = True
 
     def executed(self, conn: sqlite3.Connection, sql: str, params: Any, ms: float,
                  rows: int) -> None:  # fmt: skip
@@ -76,7 +81,7 @@ class QueryStats:
                     counts[1] += self._live_rows.get(table, 0)
                 else:
                     counts[2] += 1
-        self._maybe_flush()
+            self._dirty = True
 
     def _explain(self, conn: sqlite3.Connection, sql: str, params: Any) -> list[tuple[str, bool]]:
         plan = []
@@ -90,24 +95,28 @@ class QueryStats:
                     self._live_rows[table] = int(count)
         return plan
 
-    def _maybe_flush(self) -> None:
-        now = time.monotonic()
-        if now - self._flushed >= _FLUSH_EVERY_S:
-            self._flushed = now
-            self.flush()
+    def _flush_loop(self) -> None:
+        while True:
+            time.sleep(_FLUSH_EVERY_S)
+            if self._dirty:
+                with contextlib.suppress(OSError):  # (the directory went with its run)
+                    self.flush()
 
     def flush(self) -> None:
         """Write this process's counters (atomically: a reader never sees half a file)."""
-        with self._lock:
-            document = {
-                "sessions": self._sessions,
-                "statements": {k: v[:] for k, v in self._statements.items()},
-                "tables": {k: [*v, self._live_rows.get(k, 0)] for k, v in self._tables.items()},
-            }
-        path = self._directory / f"{os.getpid()}.json"
-        partial = path.with_suffix(f".{threading.get_ident()}.tmp")
-        partial.write_text(json.dumps(document))
-        partial.replace(path)
+        with self._flush_lock:
+            with self._lock:
+                self._dirty = False
+                document = {
+                    "sessions": self._sessions,
+                    "statements": {k: v[:] for k, v in self._statements.items()},
+                    "tables": {k: [*v, self._live_rows.get(k, 0)]
+                               for k, v in self._tables.items()},
+                }  # fmt: skip
+            path = self._directory / f"{os.getpid()}.json"
+            partial = path.with_suffix(".tmp")
+            partial.write_text(json.dumps(document))
+            partial.replace(path)
 
 
 def read_stats(directory: Path, database: str) -> dict[str, Any]:

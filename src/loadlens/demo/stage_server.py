@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -24,7 +25,12 @@ from loadlens.demo.query_stats import serve_stats
 from loadlens.demo.stages import Stage
 from loadlens.monitoring.managed_server import ManagedServer
 
-__all__ = ["NICE", "StageServers", "find_nginx", "free_port", "run_stage"]
+__all__ = ["NICE", "StageError", "StageServers", "find_nginx", "free_port", "run_stage"]
+
+# gunicorn worker processes over all of a stage's instances, at most: each has THREADS
+# threads, and on PostgreSQL each thread may hold a connection (32 in all, well under the
+# default max_connections of 100 that a user's own database may have).
+MAX_WORKERS = 4
 
 # The demo's servers share this machine's cores with the load generator. At a lower
 # priority they still get every cycle loadlens does not use (it needs about a tenth of the
@@ -65,6 +71,10 @@ http {{
 """
 
 
+class StageError(RuntimeError):
+    """A stage cannot be started here; the message says why."""
+
+
 def free_port() -> int:
     """A port nothing listens on now."""
     with socket.socket() as s:
@@ -91,10 +101,11 @@ class StageServers:
 def _gunicorn(
     port: int, stage: Stage, database: str, stats: Path | None, instances: int
 ) -> ManagedServer:
-    # One worker process per core in all: several instances share the cores between them
-    # (three instances of two workers on two cores would only add contention).
-    workers = max(1, (os.cpu_count() or 1) // instances)
-    command = (f"{NICE}{sys.executable} -m gunicorn --worker-class gthread --workers {workers}"
+    # One worker process per core in all (up to MAX_WORKERS): several instances share the
+    # cores between them (three instances of two workers on two cores only add contention).
+    workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS) // instances)
+    python = shlex.quote(sys.executable)
+    command = (f"{NICE}{python} -m gunicorn --worker-class gthread --workers {workers}"
                f" --threads {THREADS} --bind 127.0.0.1:{port} --backlog 2048 --keep-alive 5"
                " --timeout 120 --graceful-timeout 3 --log-level warning"
                " loadlens.demo.api:app_from_env()")  # fmt: skip
@@ -124,7 +135,9 @@ def run_stage(stage: Stage, database: str, port: int | None = None) -> Iterator[
         if stage.instances > 1:
             nginx = find_nginx()
             if nginx is None:
-                raise RuntimeError("nginx is not installed")
+                raise StageError(
+                    "nginx is not installed (apt-get install nginx, brew install nginx)"
+                )
             config = root / "nginx.conf"
             for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
                 (root / "temp" / name).mkdir(parents=True)
@@ -135,7 +148,8 @@ def run_stage(stage: Stage, database: str, port: int | None = None) -> Iterator[
             config.write_text(_NGINX_CONFIG.format(
                 root=root, port=front,
                 servers="\n".join(f"        server 127.0.0.1:{p};" for p in ports)))  # fmt: skip
-            proxy = ManagedServer(f"{NICE}{nginx} -p {root} -c {config}", f"http://127.0.0.1:{front}/",
+            proxy = ManagedServer(f"{NICE}{shlex.quote(nginx)} -p {shlex.quote(str(root))} "
+                                  f"-c {shlex.quote(str(config))}", f"http://127.0.0.1:{front}/",
                                   label="nginx")  # fmt: skip
             stack.callback(proxy.stop)
             proxy.start()

@@ -8,7 +8,7 @@ days, up to three years before the reference day).
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import random
 import sqlite3
@@ -21,11 +21,13 @@ __all__ = [
     "COLUMNS",
     "INDEX",
     "REFERENCE_DAY",
+    "SCHEMA",
     "build_postgres",
     "build_sqlite",
     "create_index",
     "drop_index",
     "in_demo_schema",
+    "outside_demo_schema",
     "rows",
 ]
 
@@ -106,7 +108,7 @@ def rows(count: int) -> Iterator[tuple[Any, ...]]:
 def build_sqlite(path: Path, count: int) -> bool:
     """The table in a SQLite file, built once per row count; whether it was built now."""
     if path.exists():
-        with sqlite3.connect(path) as conn:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
             try:
                 (have,) = conn.execute("SELECT count(*) FROM users").fetchone()
             except sqlite3.Error:
@@ -117,7 +119,7 @@ def build_sqlite(path: Path, count: int) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     building = path.with_suffix(".building")
     building.unlink(missing_ok=True)
-    with sqlite3.connect(building) as conn:
+    with contextlib.closing(sqlite3.connect(building)) as conn, conn:
         conn.execute(_SQLITE_SCHEMA)
         conn.executemany(f"INSERT INTO users VALUES ({', '.join('?' * len(COLUMNS))})", rows(count))
         conn.execute("ANALYZE")
@@ -125,10 +127,18 @@ def build_sqlite(path: Path, count: int) -> bool:
     return True
 
 
+_SEARCH_PATH = f"options=-c%20search_path%3D{SCHEMA}"
+
+
 def in_demo_schema(url: str) -> str:
     """The PostgreSQL URL with the demo's schema first on the search path."""
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-c%20search_path%3D{SCHEMA}"
+    return f"{url}{separator}{_SEARCH_PATH}"
+
+
+def outside_demo_schema(url: str) -> str:
+    """The URL as the user gave it (what in_demo_schema added, taken off)."""
+    return url.removesuffix(f"&{_SEARCH_PATH}").removesuffix(f"?{_SEARCH_PATH}")
 
 
 def build_postgres(url: str, count: int) -> bool:
@@ -145,12 +155,9 @@ def build_postgres(url: str, count: int) -> bool:
                 return False
             conn.execute("DROP TABLE users")
         conn.execute(_POSTGRES_SCHEMA)
-        buffer = io.StringIO()
-        for row in rows(count):
-            buffer.write("\t".join(str(v).replace("\\", "\\\\").replace("\t", " ") for v in row))
-            buffer.write("\n")
         with conn.cursor() as cursor, cursor.copy("COPY users FROM STDIN") as copy:
-            copy.write(buffer.getvalue())
+            for row in rows(count):
+                copy.write_row(row)
         conn.execute("ANALYZE users")
     return True
 
@@ -163,7 +170,7 @@ def drop_index(database: str) -> None:
         with psycopg.connect(database, autocommit=True) as conn:
             conn.execute(f"DROP INDEX IF EXISTS {SCHEMA}.{INDEX}")
     else:
-        with sqlite3.connect(database) as conn:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
             conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
 
 
@@ -177,6 +184,6 @@ def create_index(database: str) -> None:
             conn.execute(statement.replace(" users ", f" {SCHEMA}.users "))
             conn.execute(f"ANALYZE {SCHEMA}.users")
     else:
-        with sqlite3.connect(database) as conn:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
             conn.execute(statement)
             conn.execute("ANALYZE")

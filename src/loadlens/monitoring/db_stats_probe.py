@@ -23,7 +23,6 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 from loadlens.monitoring.probe import ProbeGone
 
@@ -37,8 +36,7 @@ class DbStatsProbe:
     kind = "app-database"
 
     def __init__(self, spec: str, timeout: float = 0.8) -> None:
-        parts = urlsplit(spec.removeprefix("dbstats+"))
-        self.url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        self.url = spec.removeprefix("dbstats+")
         self.target = f"{self.url} (the app's own statistics)"
         self._timeout = timeout
         self._first: dict[str, Any] = {}

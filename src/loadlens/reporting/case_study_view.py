@@ -38,8 +38,8 @@ def stage_row(stage: str, change: str, result: RunResult) -> StageRow:
     latency = result.totals.latency
     cpu = cores = memory = None
     found = target_monitor(result)
-    if found is not None:
-        samples = middle(found[1]["timeline"])
+    samples = middle(found[1]["timeline"]) if found is not None else []
+    if samples:
         cpu = statistics.fmean(float(p.get("cpu_percent", 0.0)) for p in samples)
         cores = max(float(p.get("cores", 0.0)) for p in samples)
         memory = max(float(p.get("rss_mb", 0.0)) for p in samples)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loadlens.engine.request_errors import ErrorKind
 from loadlens.metrics.run_result import Finding, RunResult
 
 __all__ = ["connection_per_request"]
@@ -9,8 +10,11 @@ __all__ = ["connection_per_request"]
 MIN_REQUESTS = 100
 SHARE = 0.5  # connections opened per request, at least
 # Failures after which loadlens itself drops the connection (and so opens another).
-_DROPPING = ("read-timeout", "reset", "protocol", "tls", "connect-timeout", "connect-error",
-             "connect-refused")  # fmt: skip
+_DROPPING = frozenset(
+    kind.value
+    for kind in (ErrorKind.READ_TIMEOUT, ErrorKind.RESET, ErrorKind.PROTOCOL, ErrorKind.TLS,
+                 ErrorKind.CONNECT_TIMEOUT, ErrorKind.CONNECT_ERROR, ErrorKind.CONNECT_REFUSED)
+)  # fmt: skip
 
 
 def connection_per_request(result: RunResult) -> Finding | None:

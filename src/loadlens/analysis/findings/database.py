@@ -89,5 +89,9 @@ def db_connection_per_request(result: RunResult) -> Finding | None:
             "Opening a connection costs a process fork, authentication and warm-up on "
             "every request: use a connection pool in the app (psycopg_pool, "
             "SQLAlchemy's pool, HikariCP) or PgBouncer in front of PostgreSQL."
+            if database.get("kind") == "postgresql"
+            else "Opening a connection costs a file open and a schema read (SQLite) or a "
+            "handshake and authentication (a server) on every request: keep connections "
+            "in a pool (SQLAlchemy's pool, or one per worker thread) and reuse them."
         ),
     )

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, TypeVar
 
-from loadlens.metrics.run_result import RunResult, TimelinePoint
+from loadlens.metrics.run_result import RunResult
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 
-__all__ = ["SLOW_P95_MS", "is_slow", "middle", "middle_points", "target_monitor"]
+__all__ = ["SLOW_P95_MS", "is_slow", "middle", "slow_limit_ms", "target_monitor"]
 
+T = TypeVar("T")
 SLOW_P95_MS = 100.0  # the mission's "under 100 ms"; a crossed latency threshold also counts
 
 
-def middle(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def middle(points: list[T]) -> list[T]:
     """Without the first second (start-up) and the last (partial, draining)."""
     return points[1:-1] if len(points) > 3 else points
 
 
-def middle_points(result: RunResult) -> list[TimelinePoint]:
-    """The run's timeline without its first and last second."""
-    points = result.timeline
-    return points[1:-1] if len(points) > 3 else points
+def slow_limit_ms(result: RunResult) -> float:
+    """The p95 from which a second is slow: 100 ms, or a crossed latency threshold's limit."""
+    limit = SLOW_P95_MS
+    for threshold in result.thresholds:
+        if not threshold.ok:
+            with contextlib.suppress(ThresholdError):
+                parsed = parse_threshold(threshold.expression)
+                if parsed.metric.startswith(("latency.", "service.")):
+                    limit = min(limit, parsed.limit)
+    return limit
 
 
 def target_monitor(result: RunResult) -> tuple[str, dict[str, Any]] | None:

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from loadlens.analysis.findings.series import (
-    SLOW_P95_MS,
-    is_slow,
-    middle,
-    middle_points,
-    target_monitor,
-)
+from loadlens.analysis.findings.series import is_slow, middle, slow_limit_ms, target_monitor
 from loadlens.metrics.run_result import Finding, RunResult
 
 __all__ = ["target_cpu_idle_while_slow", "target_cpu_saturated"]
@@ -67,8 +61,9 @@ def target_cpu_idle_while_slow(result: RunResult) -> Finding | None:
     busiest = statistics.median(p.get("busiest_cores", 0.0) for p in samples)
     latency = result.totals.latency
     # Slow for most of the run, not just in a burst at its start (users all arriving at once).
-    slow_seconds = [p for p in middle_points(result) if p.latency.get("p95", 0.0) >= SLOW_P95_MS]
-    sustained = len(slow_seconds) >= len(middle_points(result)) / 2
+    seconds = middle(result.timeline)
+    limit = slow_limit_ms(result)
+    sustained = sum(p.latency.get("p95", 0.0) >= limit for p in seconds) >= len(seconds) / 2
     if not is_slow(result) or not sustained or cpu >= 50 or busiest >= 0.5:
         return None
     in_flight = statistics.median(p.in_flight for p in result.timeline) if result.timeline else 0
