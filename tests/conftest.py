@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,3 +29,14 @@ def target_server() -> Iterator[TargetServer]:
 def loadlens(tmp_path: Path) -> LoadlensRunner:
     """Runs `python -m loadlens run ...` with --out in tmp_path and --quiet."""
     return LoadlensRunner(tmp_path)
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The test PostgreSQL's URL (.ci/run starts PostgreSQL and sets it); CI never skips."""
+    url = os.environ.get("LOADLENS_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI sets LOADLENS_TEST_PG_URL (.ci/run starts PostgreSQL); it is missing")
+        pytest.skip("no PostgreSQL here: set LOADLENS_TEST_PG_URL (as .ci/run does) to test it")
+    return url

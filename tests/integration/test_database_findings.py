@@ -4,7 +4,6 @@ request."""
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
@@ -29,17 +28,6 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def database() -> str:
-    """The test database's URL (.ci/run starts PostgreSQL and sets it)."""
-    url = os.environ.get("LOADLENS_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI sets LOADLENS_TEST_PG_URL (.ci/run starts PostgreSQL); it is missing")
-        pytest.skip("no PostgreSQL here: set LOADLENS_TEST_PG_URL (as .ci/run does) to test it")
-    return url
-
-
 def _run(loadlens: LoadlensRunner, mode: str, url: str, *load: str) -> dict[str, Any]:
     port = _port()
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
@@ -50,8 +38,8 @@ def _run(loadlens: LoadlensRunner, mode: str, url: str, *load: str) -> dict[str,
     return check_result(run.result)
 
 
-def test_a_missing_index_is_named_with_its_column(loadlens: LoadlensRunner, database: str) -> None:
-    result = _run(loadlens, "scan", database, "-u", "4", "-d", "6s")
+def test_a_missing_index_is_named_with_its_column(loadlens: LoadlensRunner, pg_url: str) -> None:
+    result = _run(loadlens, "scan", pg_url, "-u", "4", "-d", "6s")
     monitor = result["monitors"]["postgresql"]
     assert monitor["timeline"] and monitor["notes"] == []
     tables = {t["table"]: t for t in monitor["summary"]["tables"]}
@@ -81,10 +69,8 @@ def test_a_missing_index_is_named_with_its_column(loadlens: LoadlensRunner, data
         assert ids.index("full-table-scan") == 0  # the root cause comes first
 
 
-def test_a_database_connection_per_request_is_found(
-    loadlens: LoadlensRunner, database: str
-) -> None:
-    result = _run(loadlens, "connect", database, "--rate", "60/s", "-d", "5s")
+def test_a_database_connection_per_request_is_found(loadlens: LoadlensRunner, pg_url: str) -> None:
+    result = _run(loadlens, "connect", pg_url, "--rate", "60/s", "-d", "5s")
     ids = [f["id"] for f in result["findings"]]
     assert "db-connection-per-request" in ids, result["findings"]
     assert "full-table-scan" not in ids
@@ -92,8 +78,8 @@ def test_a_database_connection_per_request_is_found(
     assert "new sessions" in finding["evidence"] and "pool" in finding["suggestion"]
 
 
-def test_a_healthy_database_gets_no_finding(loadlens: LoadlensRunner, database: str) -> None:
-    result = _run(loadlens, "indexed", database, "--rate", "50/s", "-d", "5s")
+def test_a_healthy_database_gets_no_finding(loadlens: LoadlensRunner, pg_url: str) -> None:
+    result = _run(loadlens, "indexed", pg_url, "--rate", "50/s", "-d", "5s")
     assert result["findings"] == [], result["findings"]
     monitor = result["monitors"]["postgresql"]
     if monitor["summary"]["pg_stat_statements"]:
@@ -106,11 +92,9 @@ def test_a_healthy_database_gets_no_finding(loadlens: LoadlensRunner, database: 
     assert result["endpoints"][0]["server_timing"]["db"]["count"] == result["totals"]["requests"]
 
 
-def test_a_database_that_goes_down_mid_run_is_a_note(
-    loadlens: LoadlensRunner, database: str
-) -> None:
+def test_a_database_that_goes_down_mid_run_is_a_note(loadlens: LoadlensRunner, pg_url: str) -> None:
     """The monitor's database vanishes at ~2 s: noted, no crash, the load results intact."""
-    parsed = urlsplit(database)
+    parsed = urlsplit(pg_url)
     proxy = TcpProxy((parsed.hostname or "127.0.0.1", parsed.port or 5432))
     through_proxy = urlunsplit(parsed._replace(netloc=f"{parsed.username}:{parsed.password}"
                                                       f"@127.0.0.1:{proxy.port}"))  # fmt: skip

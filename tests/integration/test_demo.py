@@ -110,19 +110,8 @@ def test_the_case_study_on_sqlite(loadlens: LoadlensRunner) -> None:
     assert "built 50,000 users" in done.stdout
 
 
-@pytest.fixture
-def database() -> str:
-    """The test database's URL (.ci/run starts PostgreSQL and sets it)."""
-    url = os.environ.get("LOADLENS_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI sets LOADLENS_TEST_PG_URL (.ci/run starts PostgreSQL); it is missing")
-        pytest.skip("no PostgreSQL here: set LOADLENS_TEST_PG_URL (as .ci/run does) to test it")
-    return url
-
-
-def test_the_case_study_on_postgresql(loadlens: LoadlensRunner, database: str) -> None:
-    done = _demo(loadlens, "--database", database)
+def test_the_case_study_on_postgresql(loadlens: LoadlensRunner, pg_url: str) -> None:
+    done = _demo(loadlens, "--database", pg_url)
     runs = _check_story(loadlens, done, "postgresql", "loadlens_demo.users")
     assert runs["baseline"]["monitors"]["postgresql"]["kind"] == "postgresql"
 

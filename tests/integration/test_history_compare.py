@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -151,13 +150,9 @@ def test_same_load_same_target_is_no_change_and_a_2x_slower_target_regresses(
 
 
 def test_the_store_works_on_postgresql(
-    loadlens: LoadlensRunner, target_server: TargetServer
+    loadlens: LoadlensRunner, target_server: TargetServer, pg_url: str
 ) -> None:
-    url = os.environ.get("LOADLENS_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI sets LOADLENS_TEST_PG_URL (.ci/run starts PostgreSQL); it is missing")
-        pytest.skip("no PostgreSQL here: set LOADLENS_TEST_PG_URL (as .ci/run does) to test it")
+    url = pg_url
     run = loadlens.run(target_server.url("/ok"), "-u", "2", "-i", "3", "--db", url,
                        "--tag", "store=pg")  # fmt: skip
     run_id = check_result(run.result)["id"]

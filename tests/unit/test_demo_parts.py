@@ -3,6 +3,7 @@ monitor that reads them."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from itertools import islice
 from pathlib import Path
@@ -69,4 +70,14 @@ def test_the_app_s_statistics_reach_the_findings_format(tmp_path: Path) -> None:
     top = summary["statements"][0]
     assert top["query"] == scan and top["calls"] == 12 and top["mean_ms"] == 5.0
     # Another worker process's file is summed in.
-    assert read_stats(stats_dir, str(database))["sessions"] == 1
+    other = {
+        "sessions": 2,
+        "statements": {scan: [3, 15.0, 30]},
+        "tables": {"users": [3, 9000, 0, 3000]},
+    }
+    (stats_dir / "99999.json").write_text(json.dumps(other))
+    summed = read_stats(stats_dir, str(database))
+    assert summed["sessions"] == 3
+    assert {s["query"]: s["calls"] for s in summed["statements"]}[scan] == 15
+    assert summed["tables"] == [{"table": "users", "seq_scans": 15, "rows_read_by_seq": 45000,
+                                 "idx_scans": 1, "live_rows": 3000}]  # fmt: skip

@@ -19,16 +19,21 @@ def middle(points: list[T]) -> list[T]:
     return points[1:-1] if len(points) > 3 else points
 
 
-def slow_limit_ms(result: RunResult) -> float:
-    """The p95 from which a second is slow: 100 ms, or a crossed latency threshold's limit."""
-    limit = SLOW_P95_MS
+def _crossed_latency_limits(result: RunResult) -> list[float]:
+    """The limits (ms) of the latency thresholds the run crossed."""
+    limits = []
     for threshold in result.thresholds:
         if not threshold.ok:
             with contextlib.suppress(ThresholdError):
                 parsed = parse_threshold(threshold.expression)
                 if parsed.metric.startswith(("latency.", "service.")):
-                    limit = min(limit, parsed.limit)
-    return limit
+                    limits.append(parsed.limit)
+    return limits
+
+
+def slow_limit_ms(result: RunResult) -> float:
+    """The p95 from which a second is slow: 100 ms, or a crossed latency threshold's limit."""
+    return min([SLOW_P95_MS, *_crossed_latency_limits(result)])
 
 
 def target_monitor(result: RunResult) -> tuple[str, dict[str, Any]] | None:
@@ -41,13 +46,4 @@ def target_monitor(result: RunResult) -> tuple[str, dict[str, Any]] | None:
 
 def is_slow(result: RunResult) -> bool:
     """Requests were slow: p95 over 100 ms, or a latency threshold crossed."""
-    if result.totals.latency.p95 >= SLOW_P95_MS:
-        return True
-    for threshold in result.thresholds:
-        if not threshold.ok:
-            with contextlib.suppress(ThresholdError):
-                if parse_threshold(threshold.expression).metric.startswith(
-                    ("latency.", "service.")
-                ):
-                    return True
-    return False
+    return result.totals.latency.p95 >= SLOW_P95_MS or bool(_crossed_latency_limits(result))
