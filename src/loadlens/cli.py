@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from loadlens import __version__
 from loadlens.demo.stages import STAGES
 from loadlens.engine.prepared_request import PrepareError, prepare_flows
 from loadlens.execution import execute, store
+from loadlens.extras import install_hint, missing
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.file_loader import is_scenario_file, load_scenario_file
@@ -37,7 +39,7 @@ class ExitCode:
     OK = 0
     INTERNAL = 1
     BAD_INPUT = 2
-    GENERATOR_BOUND = 98
+    NOT_VALID = 98  # generator-bound, contended, or nothing to judge (an unreachable target)
     THRESHOLD_CROSSED = 99
     INTERRUPTED = 130
 
@@ -48,8 +50,8 @@ def exit_code_for(result: RunResult) -> int:
         return ExitCode.INTERRUPTED
     if result.status is RunStatus.ABORTED and result.verdict is VerdictKind.INCONCLUSIVE:
         return ExitCode.INTERNAL  # a worker was lost: part of the load never ran
-    if result.verdict is VerdictKind.GENERATOR_BOUND:
-        return ExitCode.GENERATOR_BOUND
+    if result.verdict is not VerdictKind.VALID:
+        return ExitCode.NOT_VALID
     if result.status is RunStatus.ABORTED or not all(t.ok for t in result.thresholds):
         return ExitCode.THRESHOLD_CROSSED
     return ExitCode.OK
@@ -57,6 +59,9 @@ def exit_code_for(result: RunResult) -> int:
 
 _db_option = click.option(
     "--db", help="Run store: a file or SQLAlchemy URL. [LOADLENS_DB, ~/.loadlens/runs.db]"
+)
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts)."
 )
 
 
@@ -464,6 +469,7 @@ def demo(
     """The case study: a slow API, its bottlenecks found, fixed one by one, compared."""
     if ctx.invoked_subcommand is not None:
         return
+    _require_demo_extra(database)
     from loadlens.demo.case_study import CaseStudyOptions, DemoError, run_case_study
 
     names = tuple(n.strip() for n in stage_names.split(",")) if stage_names else ()
@@ -491,6 +497,17 @@ def demo(
         sys.exit(ExitCode.INTERRUPTED)
 
 
+def _require_demo_extra(database: str | None) -> None:
+    """The demo's API needs Flask, gunicorn and cachetools (and psycopg for PostgreSQL)."""
+    needed = ["flask", "gunicorn", "cachetools"]
+    if database:
+        needed += ["psycopg", "psycopg_pool"]
+    absent = missing(*needed)
+    if absent:
+        _fail_input(f"the demo needs {', '.join(absent)}, not installed here: "
+                    "pip install 'loadlens[demo]' (or run `make demo`)")  # fmt: skip
+
+
 @demo.command("serve")
 @click.option("--stage", type=click.Choice(_STAGE_NAMES), default="baseline", show_default=True)
 @click.option("--port", type=int, default=8090, show_default=True)
@@ -498,6 +515,7 @@ def demo(
 @click.option("--rows", type=int, default=200_000, show_default=True)
 def demo_serve(stage: str, port: int, database: str | None, rows: int) -> None:
     """Run one stage of the demo API on 127.0.0.1 until Ctrl-C, for your own scenarios."""
+    _require_demo_extra(database)
     from loadlens.demo.case_study import CaseStudyOptions, DemoError, serve_stage
     from loadlens.demo.stages import stage_named
 
@@ -550,15 +568,21 @@ def agent(
 @click.option("--tag", "tags", multiple=True, help="Only runs with this key=value (repeatable).")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @_db_option
-def history(name: str | None, tags: tuple[str, ...], limit: int, db: str | None) -> None:
+@_json_option
+def history(
+    name: str | None, tags: tuple[str, ...], limit: int, db: str | None, as_json: bool
+) -> None:
     """List stored runs, newest first."""
-    from loadlens.reporting.history_view import render_history
+    from loadlens.reporting.history_view import history_data, render_history
     from loadlens.storage.run_store import RunStore, StoreError, store_url
 
     try:
         rows = RunStore(store_url(db)).list(name=name, tags=_tags(tags), limit=limit)
     except StoreError as e:
         _fail_input(str(e))
+    if as_json:
+        click.echo(json.dumps(history_data(rows), indent=2))
+        return
     render_history(rows, _wide_console())
 
 
@@ -572,6 +596,7 @@ def history(name: str | None, tags: tuple[str, ...], limit: int, db: str | None)
               help="Write summary, endpoints and timeline CSV files here.")  # fmt: skip
 @_db_option
 @click.option("-q", "--quiet", is_flag=True, help="Write the files, print nothing.")
+@_json_option
 def report(
     run_ref: str,
     html: Path | None,
@@ -579,6 +604,7 @@ def report(
     csv_dir: Path | None,
     db: str | None,
     quiet: bool,
+    as_json: bool,
 ) -> None:
     """Print a stored run's summary (RUN: an id, an id prefix, or a result .json file)."""
     from loadlens.reporting.run_source import RunSourceError, load_run
@@ -589,8 +615,10 @@ def report(
     except RunSourceError as e:
         _fail_input(str(e))
     written = _write_reports(result, html, junit, csv_dir)
-    if not quiet:
-        console = Console()
+    if as_json:
+        click.echo(result.to_json())
+    elif not quiet:
+        console = _wide_console()
         render_summary(result, console)
         for path in written:
             console.print(f"written: {path}")
@@ -606,6 +634,7 @@ def report(
 @click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the comparison report here, the two runs' charts overlaid.")  # fmt: skip
 @_db_option
+@_json_option
 def compare(
     before_ref: str,
     after_ref: str,
@@ -613,6 +642,7 @@ def compare(
     tolerance: str,
     html: Path | None,
     db: str | None,
+    as_json: bool,
 ) -> None:
     """Compare two runs (ids, id prefixes or result files): BEFORE, then AFTER."""
     from loadlens.analysis.comparison import compare_runs
@@ -631,13 +661,19 @@ def compare(
         _fail_input(str(e))
     comparison = compare_runs(before, after)
     console = _wide_console()
-    render_comparison(comparison, console)
+    regressions = comparison.regressions(limit)
+    if as_json:
+        crossed = [{"scope": scope, "metric": m.metric} for scope, m in regressions]
+        data = {**comparison.as_dict(), "tolerance_pct": limit, "regressions": crossed}
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_comparison(comparison, console)
     if html is not None:
         from loadlens.reporting.html_report import compare_html, write_html
 
         write_html(compare_html(comparison), html)
-        console.print(f"written: {html}")
-    regressions = comparison.regressions(limit)
+        if not as_json:
+            console.print(f"written: {html}")
     if fail_on_regression and regressions:
         listed = ", ".join(f"{scope} {m.label}" for scope, m in regressions)
         print(f"loadlens: regressed by more than {limit:g}%: {listed}", file=sys.stderr)
@@ -645,9 +681,10 @@ def compare(
 
 
 def _wide_console() -> Console:
-    """A terminal's own width; piped, wide enough that tables do not wrap every cell."""
+    """A terminal's own width; piped or to a file, wide enough that no table cuts an id or a
+    name (cells that still do not fit wrap, never end in an ellipsis)."""
     console = Console()
-    return console if console.is_terminal else Console(width=160)
+    return console if console.is_terminal else Console(width=240)
 
 
 def main() -> None:
@@ -656,6 +693,13 @@ def main() -> None:
         cli(standalone_mode=True)
     except SystemExit:
         raise
+    except ModuleNotFoundError as e:  # an optional part that is not installed
+        hint = install_hint(e.name or "")
+        if hint is None:
+            print(f"loadlens: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            sys.exit(ExitCode.INTERNAL)
+        print(f"loadlens: this needs {e.name!r}, which is not installed: {hint}", file=sys.stderr)
+        sys.exit(ExitCode.BAD_INPUT)
     except Exception as e:  # the last line of defence: a clear message, exit 1
         print(f"loadlens: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(ExitCode.INTERNAL)

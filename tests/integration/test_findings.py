@@ -53,8 +53,19 @@ def test_a_cpu_bound_single_process_is_found(loadlens: LoadlensRunner) -> None:
     assert "target-waiting" not in _ids(result)
 
 
-def test_waiting_with_an_idle_cpu_is_found(loadlens: LoadlensRunner) -> None:
+def test_a_lock_of_one_is_found_as_a_concurrency_limit_of_one(loadlens: LoadlensRunner) -> None:
+    """One request at a time behind a lock, the CPU idle: Little's law names the limit,
+    which says more than "waiting" (the target-waiting finding gives way to it)."""
     result = _run(loadlens, "wait", "-u", "8", "-d", "6s")
+    assert _ids(result) == ["concurrency-limit"], result["findings"]
+    finding = result["findings"][0]
+    assert 0.7 <= finding["data"]["concurrency"] <= 1.3, finding["data"]
+    assert "while 8 wait" in finding["title"] and "CPU had room" in finding["evidence"]
+
+
+def test_waiting_with_an_idle_cpu_is_found(loadlens: LoadlensRunner) -> None:
+    """Slow responses of varied length (a slow downstream), no fixed limit: waiting."""
+    result = _run(loadlens, "slow", "-u", "8", "-d", "6s")
     assert _ids(result) == ["target-waiting"], result["findings"]
     evidence = result["findings"][0]["evidence"]
     assert "p95" in evidence and "requests in flight" in evidence

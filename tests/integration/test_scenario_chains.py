@@ -305,8 +305,9 @@ flows:
       - {{name: list, path: /items, auth: {{bearer: "{{{{ token }}}}"}}}}
 """
     run = loadlens.run(_scenario(tmp_path, text), timeout=60)
-    assert run.returncode == 0, run.describe()
+    assert run.returncode == 98, run.describe()  # the target was never reached
     result = check_result(run.result)
+    assert [f["id"] for f in result["findings"]] == ["target-unreachable"]
     login = result["endpoints"][0]
     assert login["errors"] == {"connect-refused": 6}
     assert result["endpoints"][1]["requests"] == 0  # never sent without a token

@@ -93,18 +93,25 @@ class LoadlensRunner:
         self._count += 1
         return self.tmp_path / f"run{self._count}.json"
 
-    def command(self, *args: str, out: Path | None, quiet: bool = True) -> list[str]:
-        cmd = [sys.executable, "-m", "loadlens", "run", *args]
+    def command(
+        self, *args: str, out: Path | None, quiet: bool = True, prefix: tuple[str, ...] = ()
+    ) -> list[str]:
+        cmd = [*prefix, sys.executable, "-m", "loadlens", "run", *args]
         if out is not None:
             cmd += ["--out", str(out)]
         if quiet:
             cmd.append("--quiet")
         return cmd
 
-    def run(self, *args: str, timeout: float = 60, quiet: bool = True) -> CliRun:
-        """Run to completion (hard ``timeout``) and load the result file if one was written."""
+    def run(
+        self, *args: str, timeout: float = 60, quiet: bool = True, prefix: tuple[str, ...] = ()
+    ) -> CliRun:
+        """Run to completion (hard ``timeout``) and load the result file if one was written.
+
+        ``prefix`` goes before the command: ``("taskset", "-c", "1")`` pins loadlens.
+        """
         out = self._out()
-        cmd = self.command(*args, out=out, quiet=quiet)
+        cmd = self.command(*args, out=out, quiet=quiet, prefix=prefix)
         start = time.monotonic()
         proc = subprocess.run(
             cmd,
@@ -249,8 +256,11 @@ def check_result(result: dict[str, Any] | None) -> dict[str, Any]:
     ):
         assert key in result, f"result lacks {key!r}"
     assert result["status"] in {"completed", "interrupted", "aborted"}
-    assert result["verdict"] in {"valid", "generator-bound", "inconclusive"}
+    assert result["verdict"] in {"valid", "generator-bound", "contended", "inconclusive"}
     assert isinstance(result["verdict_reasons"], list)
+    assert result["timing_error_ms"] >= 0, "every run states its timing error"
+    for finding in result["findings"]:
+        assert isinstance(finding["data"], dict), f"finding {finding['id']} lacks its data"
     assert "executor" in result["load"]
     totals = result["totals"]
     for key in ("rps", "bytes_in", "bytes_out", "dropped_iterations", "iterations"):

@@ -13,6 +13,11 @@ pool       two slots of 20 ms each; a request that waits over 60 ms for one gets
            503 (a pool that runs out under load, with the CPU idle)
 db         each request waits 30 ms on its "query" (concurrently) and says so in a
            Server-Timing header: the database takes most of the time
+slow       each request waits 150-250 ms (a slow downstream, all at once): slow with
+           the CPU idle, and no fixed number served at a time
+shed       7 requests in 10 get a quick 503 from the first second (load shed at once)
+threads    each request takes 100 ms of blocking work in a pool of 4 threads (as a
+           sync framework's thread pool): about 40 req/s, the CPU idle, the rest queue
 =========  =================================================================
 
 Every mode sends `Server-Timing: app;dur=...` (the db mode adds `db;dur=...`), as an
@@ -22,16 +27,28 @@ instrumented app would.
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-MODES = ("healthy", "cpu", "wait", "leak", "close", "pool", "db")
+MODES = ("healthy", "cpu", "wait", "leak", "close", "pool", "db", "slow", "shed", "threads")
+THREADS = 4  # the `threads` mode's pool
+_served = [0]
 BODY = b'{"ok":true}'
 _kept: list[bytes] = []
 
 
+def _blocking_work() -> float:
+    """100 ms of a sync handler's time (I/O it waits for): returns how long it took, ms."""
+    started = time.perf_counter()
+    time.sleep(0.1)
+    return (time.perf_counter() - started) * 1e3
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mode: str,
-                  lock: asyncio.Lock, pool: asyncio.Semaphore) -> None:  # fmt: skip
+                  lock: asyncio.Lock, pool: asyncio.Semaphore,
+                  threads: ThreadPoolExecutor) -> None:  # fmt: skip
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -51,9 +68,20 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
             elif mode == "wait":
                 async with lock:
                     await asyncio.sleep(0.04)
+            elif mode == "slow":
+                await asyncio.sleep(random.uniform(0.15, 0.25))
             elif mode == "leak":
                 _kept.append(bytes(256 * 1024))
             status = b"200 OK"
+            app_ms = None
+            if mode == "threads":
+                # The handler's own time, measured in its thread (as an app does): the wait
+                # for a free thread is not in it.
+                app_ms = await asyncio.get_running_loop().run_in_executor(threads, _blocking_work)
+            if mode == "shed":
+                _served[0] += 1
+                if _served[0] % 10 < 7:
+                    status = b"503 Service Unavailable"
             if mode == "pool":
                 try:
                     await asyncio.wait_for(pool.acquire(), timeout=0.06)
@@ -65,7 +93,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
                     finally:
                         pool.release()
             close = mode == "close"
-            timing += b"app;dur=%.3f" % ((time.perf_counter() - started) * 1e3)
+            if app_ms is None:
+                app_ms = (time.perf_counter() - started) * 1e3
+            timing += b"app;dur=%.3f" % app_ms
             writer.write(
                 b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                 b"Server-Timing: %s\r\n%s\r\n%s"
@@ -83,8 +113,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
 async def main(mode: str, port: int) -> None:
     """Serve until killed."""
     lock, pool = asyncio.Lock(), asyncio.Semaphore(2)
+    threads = ThreadPoolExecutor(THREADS)
     server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, mode, lock, pool), "127.0.0.1", port, backlog=1024
+        lambda r, w: _handle(r, w, mode, lock, pool, threads), "127.0.0.1", port, backlog=1024
     )
     async with server:
         await server.serve_forever()

@@ -19,7 +19,8 @@ def _result(verdict: str = "valid", rss: list[float] | None = None, cores: float
         "ended_at": "2026-11-28T00:00:08+00:00", "duration_s": 8.0, "status": "completed",
         "verdict": verdict, "verdict_reasons": ["worker 0 used >= 90% of a core"],
         "environment": {}, "load": {"executor": "constant-vus"},
-        "totals": {"requests": 1000, "rps": 125.0, "latency": stats, "service_time": stats},
+        "totals": {"requests": 1000, "rps": 125.0, "latency": stats, "service_time": stats,
+                   "status_codes": {"200": 1000}},
         "endpoints": [],
         "timeline": [{"t": t, "users": 10, "rps": 125.0, "requests": 125, "failures": 0,
                       "in_flight": 10, "dropped": 0, "latency": {"p95": p95}}

@@ -67,6 +67,30 @@ class Comparison:
     only_after: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The comparison as plain data (`compare --json`)."""
+
+        def run(r: RunResult) -> dict[str, Any]:
+            return {"id": r.id, "name": r.name, "started_at": r.started_at,
+                    "duration_s": r.duration_s, "verdict": str(r.verdict),
+                    "timing_error_ms": r.timing_error_ms}  # fmt: skip
+
+        def metrics(changes: list[MetricChange]) -> list[dict[str, Any]]:
+            return [{"metric": m.metric, "label": m.label, "unit": m.unit, "before": m.before,
+                     "after": m.after, "change_pct": m.change_pct, "verdict": str(m.change),
+                     "p_value": m.p_value, "higher_is_better": m.higher_is_better}
+                    for m in changes]  # fmt: skip
+
+        return {
+            "before": run(self.before),
+            "after": run(self.after),
+            "overall": metrics(self.overall),
+            "endpoints": {name: metrics(changes) for name, changes in self.endpoints.items()},
+            "only_before": self.only_before,
+            "only_after": self.only_after,
+            "warnings": self.warnings,
+        }
+
     def regressions(self, tolerance_pct: float) -> list[tuple[str, MetricChange]]:
         """(scope, metric) that regressed by more than `tolerance_pct`."""
         out = []

@@ -1,24 +1,85 @@
-"""Can the run's numbers be trusted? Judges the load generator's own health."""
+"""Can the run's numbers be trusted? Judges the generator's health against what it measured.
+
+Every time loadlens measures ends when its event loop gets to the response, so a late loop
+adds its lateness to the times it takes: loop lag (and, in open models, schedule lag) is a
+bound on the timing error of every latency. The verdict states that bound on every run and
+judges it against the latencies measured: 5 ms of lag on 800 ms responses is a 0.6% error,
+not a broken run. Only when the error is material does it ask why the loop was late:
+
+- `generator-bound`: loadlens's own work was the limit (a worker near its core, arrivals
+  dropped for lack of users, or a loop late while nothing else wanted the CPU);
+- `contended`: the loop waited for a CPU that other processes held (the workers' run-queue
+  delay, from Linux schedstat), as when the target shares the machine; the reasons name
+  the busiest other processes;
+- `inconclusive`: nothing to judge (no request got a response, or the target was never
+  reached at all);
+- `valid`: the numbers describe the target, within the stated timing error.
+
+The thresholds and why they were chosen are in docs/verdict.md.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from loadlens.metrics.run_result import VerdictKind
+from loadlens.metrics.run_result import GeneratorPoint, VerdictKind
 
-__all__ = ["CPU_LIMIT", "LAG_LIMIT_MS", "Verdict", "judge_generator"]
+__all__ = [
+    "CPU_LIMIT",
+    "CROWDED_LAG_MS",
+    "ERROR_SHARE",
+    "LAG_LIMIT_MS",
+    "WAIT_LIMIT_MS",
+    "GeneratorEvidence",
+    "Verdict",
+    "judge_generator",
+]
 
 CPU_LIMIT = 90.0  # percent of one core, per worker
 CPU_SUSTAINED_S = 3  # consecutive seconds
-LAG_LIMIT_MS = 10.0  # event-loop lag p99, and open-model schedule lag p99
+LAG_LIMIT_MS = 10.0  # unexplained lateness under this is a loop's normal jitter
+CROWDED_LAG_MS = 5.0  # ...but lateness the kernel explains (the worker waited) counts from here
+ERROR_SHARE = 0.10  # lateness under this share of the median latency is never material
+WAIT_LIMIT_MS = 50.0  # ms per second a worker waited for a CPU: 5% of its time crowded out
+PREEMPTED_PER_S = 100  # without schedstat: involuntary switches per second, per worker
+OTHERS_BUSY = 50.0  # without schedstat: other processes' share of the machine, percent
+UNREACHABLE_KINDS = frozenset(
+    {"connect-refused", "connect-timeout", "connect-error", "read-timeout", "reset"}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """`valid`, `generator-bound` or `inconclusive`, with the reasons in plain words."""
+    """The run's verdict, the reasons in plain words, and the timing error bound (ms)."""
 
     verdict: VerdictKind
     reasons: list[str]
+    timing_error_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorEvidence:
+    """What the verdict reads: the run's counts and, per second, the generator's health."""
+
+    requests: int
+    responses: int  # requests that got an HTTP response (any status)
+    latency_p50_ms: float
+    seconds: list[GeneratorPoint]
+    loop_lag_p99_ms: float
+    schedule_lag_p99_ms: float = 0.0
+    dropped: int = 0
+    open_model: bool = False
+    max_users: int | None = None
+    errors: dict[str, int] = field(default_factory=dict)  # failures by kind
+    contenders: list[dict[str, Any]] = field(default_factory=list)  # name, pid, cpu_percent
+    steal_percent: float = 0.0  # of one core, over the run
+
+    @property
+    def timing_error_ms(self) -> float:
+        """The most the generator's lateness can have added to a measured time (p99)."""
+        schedule = self.schedule_lag_p99_ms if self.open_model else 0.0
+        return max(self.loop_lag_p99_ms, schedule)
 
 
 def _longest_run_at_or_above(values: list[float], limit: float) -> int:
@@ -29,22 +90,14 @@ def _longest_run_at_or_above(values: list[float], limit: float) -> int:
     return best
 
 
-def judge_generator(
-    *,
-    requests: int,
-    timed: int,
-    cpu_by_worker: dict[int, list[float]],
-    loop_lag_p99_ms: float,
-    schedule_lag_p99_ms: float,
-    loop_lag_max_by_second: list[float] | None = None,
-    schedule_lag_p99_by_second: list[float],
-    dropped: int,
-    open_model: bool,
-    max_users: int | None,
-) -> Verdict:
-    """Decide whether the generator, not the target, limited the run."""
-    reasons: list[str] = []
-    for worker, series in sorted(cpu_by_worker.items()):
+def _busy_workers(seconds: list[GeneratorPoint]) -> list[str]:
+    """Workers that used nearly all of a core for several seconds in a row."""
+    by_worker: dict[int, list[float]] = {}
+    for point in seconds:
+        for worker, cpu in enumerate(point.cpu_percent_by_worker or [point.cpu_percent]):
+            by_worker.setdefault(worker, []).append(cpu)
+    reasons = []
+    for worker, series in sorted(by_worker.items()):
         # The last second is partial and the first includes start-up: judge the middle,
         # unless the run is too short to have one.
         middle = series[1:-1] if len(series) > 2 else series
@@ -55,40 +108,129 @@ def judge_generator(
                 "row: loadlens was busy and may have delayed sends and reads; "
                 "add --workers or cores"
             )
-    # Sustained too: in a short run one OS pause can be the p99 on its own, so the lag must
-    # also have passed the limit in two seconds (or every second of a shorter run).
-    by_second = loop_lag_max_by_second
-    sustained = by_second is None or (
-        sum(1 for lag in by_second if lag > LAG_LIMIT_MS) >= min(2, len(by_second))
+    return reasons
+
+
+def _late(point: GeneratorPoint, open_model: bool, limit: float) -> bool:
+    return point.loop_lag_ms > limit or (open_model and point.schedule_lag_ms > limit)
+
+
+def _crowded(point: GeneratorPoint) -> bool:
+    """In this second a worker waited for a CPU that something else held."""
+    if point.run_delay_ms is not None:
+        return point.run_delay_ms >= WAIT_LIMIT_MS
+    workers = max(len(point.cpu_percent_by_worker), 1)
+    return (point.preemptions / workers >= PREEMPTED_PER_S
+            and (point.others_cpu_percent or 0.0) >= OTHERS_BUSY)  # fmt: skip
+
+
+def _contenders(evidence: GeneratorEvidence) -> str:
+    named = [
+        f"{c['name']} pid {c['pid']} used {c['cpu_percent']:.0f}%" for c in evidence.contenders[:3]
+    ]
+    if evidence.steal_percent >= 5:
+        named.append(f"the hypervisor took {evidence.steal_percent:.0f}% (steal)")
+    return "; ".join(named) if named else "no single process stood out"
+
+
+def _unreachable(evidence: GeneratorEvidence) -> str | None:
+    """Why no request got a response, when the target was never reached at all."""
+    if evidence.requests == 0 or evidence.responses:
+        return None
+    kinds = {k: n for k, n in evidence.errors.items() if n}
+    if not kinds or not set(kinds) <= UNREACHABLE_KINDS:
+        return None
+    worst = max(kinds, key=lambda k: kinds[k])
+    return {
+        "connect-refused": "every connection was refused",
+        "connect-timeout": "no connection was accepted within the connect timeout",
+        "connect-error": "no connection could be made",
+        "read-timeout": "connections were accepted but no request got a response in time",
+        "reset": "every connection was reset before a response",
+    }[worst]
+
+
+def _sustained(late: list[GeneratorPoint], evidence: GeneratorEvidence, limit: float) -> bool:
+    """Lateness that is material: past `limit`, in two seconds (or every second of a shorter
+    run: one OS pause can be a short run's p99 on its own), and a real share of the median
+    latency (5 ms of lag on 800 ms responses is not a broken run)."""
+    error = evidence.timing_error_ms
+    return (
+        bool(late)
+        and len(late) >= min(2, len(evidence.seconds))
+        and error > limit
+        and error > ERROR_SHARE * evidence.latency_p50_ms
     )
-    if loop_lag_p99_ms > LAG_LIMIT_MS and sustained:
-        reasons.append(
-            f"event-loop lag p99 was {loop_lag_p99_ms:.1f} ms (limit {LAG_LIMIT_MS:.0f} ms): "
-            "responses waited for loadlens before they were timed"
-        )
-    if open_model and dropped:
-        reasons.append(
-            f"{dropped} arrivals found every user busy (max users {max_users}) and were dropped: "
-            "the percentiles do not cover them; raise --max-users"
-        )
-    # Sustained, as for CPU: one scheduling hiccup (an OS pause of 20 ms delays the few
-    # arrivals due in it) is not a generator that cannot keep up. Late in two seconds, or
-    # in every second of a shorter run, is.
-    late_seconds = sum(1 for p99 in schedule_lag_p99_by_second if p99 > LAG_LIMIT_MS)
-    if open_model and late_seconds and late_seconds >= min(2, len(schedule_lag_p99_by_second)):
-        reasons.append(
-            f"iterations started late: schedule lag p99 above {LAG_LIMIT_MS:.0f} ms in "
-            f"{late_seconds} seconds (whole run p99 {schedule_lag_p99_ms:.1f} ms)"
-        )
-    if reasons:
-        return Verdict(VerdictKind.GENERATOR_BOUND, reasons)
-    if requests == 0:
+
+
+def _error_size(evidence: GeneratorEvidence) -> str:
+    error, median = evidence.timing_error_ms, evidence.latency_p50_ms
+    if median <= 0:
+        return f"the timing error was up to {error:.1f} ms"
+    return (f"the timing error was up to {error:.1f} ms, {error / median:.0%} of the median "
+            f"latency ({median:.1f} ms)")  # fmt: skip
+
+
+def judge_generator(evidence: GeneratorEvidence) -> Verdict:
+    """Decide whether the run's numbers describe the target, and within what error."""
+    error = evidence.timing_error_ms
+    unreachable = _unreachable(evidence)
+    if unreachable is not None:
+        # Connection errors at full speed keep a worker busy; that is not the generator's
+        # limit but a target that is not there, so it is judged before anything else.
+        return Verdict(VerdictKind.INCONCLUSIVE,
+                       [f"the target was never reached: {unreachable}"], error)  # fmt: skip
+    seconds, open_model = evidence.seconds, evidence.open_model
+    # Late seconds: lateness past the loop's normal jitter, or past a lower limit where the
+    # kernel says why (a worker waited for a CPU that other processes held).
+    late_alone = [p for p in seconds if _late(p, open_model, LAG_LIMIT_MS)]
+    crowded = [p for p in seconds if _crowded(p) and _late(p, open_model, CROWDED_LAG_MS)]
+    late = [p for p in seconds if p in late_alone or p in crowded]
+    crowded_out = _sustained(crowded, evidence, CROWDED_LAG_MS) and len(crowded) * 2 >= len(late)
+    material = crowded_out or _sustained(late_alone, evidence, LAG_LIMIT_MS)
+    dropped = (
+        f"{evidence.dropped} arrivals found every user busy (max users {evidence.max_users}) "
+        "and were dropped: the percentiles do not cover them"
+        if open_model and evidence.dropped
+        else ""
+    )
+    busy = _busy_workers(seconds)
+    if busy or (dropped and not crowded_out):
+        reasons = [*busy, *([f"{dropped}; raise --max-users"] if dropped else [])]
+        if crowded_out:
+            reasons.append(f"other processes also took CPU it needed: {_contenders(evidence)}")
+        return Verdict(VerdictKind.GENERATOR_BOUND, reasons, error)
+    if crowded_out:
+        waited = max((p.run_delay_ms or 0.0) for p in crowded)
+        wait = f" (a worker waited up to {waited:.0f} ms a second for a CPU)" if waited else ""
         return Verdict(
-            VerdictKind.INCONCLUSIVE, ["no request completed, so there is nothing to judge"]
+            VerdictKind.CONTENDED,
+            [
+                f"loadlens was late in {len(late)} of {len(seconds)} seconds because other "
+                f"processes held the CPU it needed{wait}: {_contenders(evidence)}",
+                _error_size(evidence),
+                *([f"{dropped}, as users waited on a late loop"] if dropped else []),
+                "give the target other cores (taskset -c) or another machine, or run fewer "
+                "--workers; more workers only crowd the machine further",
+            ],
+            error,
         )
-    if timed == 0:
+    if material:
         return Verdict(
-            VerdictKind.INCONCLUSIVE,
-            ["no request got a response, so there is no latency to judge"],
+            VerdictKind.GENERATOR_BOUND,
+            [
+                f"the event loop was late in {len(late)} of {len(seconds)} seconds while no "
+                "other process was crowding it: loadlens's own work (or a blocking call in a "
+                "scenario) delayed the responses it timed",
+                _error_size(evidence),
+            ],
+            error,
         )
-    return Verdict(VerdictKind.VALID, [])
+    if evidence.requests == 0:
+        return Verdict(VerdictKind.INCONCLUSIVE,
+                       ["no request completed, so there is nothing to judge"], error)  # fmt: skip
+    if evidence.responses == 0:
+        return Verdict(VerdictKind.INCONCLUSIVE,
+                       ["no request got a response, so there is no latency to judge"],
+                       error)  # fmt: skip
+    return Verdict(VerdictKind.VALID, [], error)

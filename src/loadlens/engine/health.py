@@ -6,7 +6,7 @@ import asyncio
 import time
 from array import array
 
-__all__ = ["CpuMeter", "LoopLagProbe"]
+__all__ = ["CpuMeter", "LoopLagProbe", "RunQueueMeter"]
 
 
 class LoopLagProbe:
@@ -44,3 +44,48 @@ class CpuMeter:
         percent = 100.0 * (cpu - self._cpu) / max(wall - self._wall, 1e-6)
         self._cpu, self._wall = cpu, wall
         return percent
+
+
+class RunQueueMeter:
+    """How long this thread was runnable but waiting for a CPU: the time other processes
+    (or our own other threads) took from it. A late loop with a long wait was crowded out;
+    a late loop without one was busy with our own work.
+
+    Read from Linux's /proc/thread-self/schedstat (its second field: run-queue delay in ns,
+    kept whenever the kernel has CONFIG_SCHED_INFO, as distributions do). Where that is
+    missing, only the count of involuntary context switches (psutil) is known.
+    """
+
+    _PATH = "/proc/thread-self/schedstat"
+
+    def __init__(self) -> None:
+        self._delay_ns = self._read_delay_ns()
+        self._switches = self._read_switches()
+        self._wall = time.monotonic()
+
+    def _read_delay_ns(self) -> int | None:
+        try:
+            with open(self._PATH, "rb") as f:
+                return int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    @staticmethod
+    def _read_switches() -> int:
+        import psutil  # (already loaded by the coordinator: the worker is forked from it)
+
+        try:
+            return int(psutil.Process().num_ctx_switches().involuntary)
+        except psutil.Error:
+            return 0
+
+    def read(self) -> tuple[float | None, int]:
+        """Since the previous reading: ms spent waiting for a CPU per second of wall time
+        (None where unknown), and the involuntary context switches."""
+        delay, switches, wall = self._read_delay_ns(), self._read_switches(), time.monotonic()
+        waited = None
+        if delay is not None and self._delay_ns is not None:
+            waited = max(delay - self._delay_ns, 0) / 1e6 / max(wall - self._wall, 1e-3)
+        preempted = max(switches - self._switches, 0)
+        self._delay_ns, self._switches, self._wall = delay, switches, wall
+        return waited, preempted

@@ -13,8 +13,9 @@ from typing import Any
 from loadlens import __version__
 from loadlens.analysis.findings import diagnose
 from loadlens.analysis.scalability import MIN_POINTS, describe, fit_usl
-from loadlens.analysis.verdict import Verdict, judge_generator
+from loadlens.analysis.verdict import GeneratorEvidence, Verdict, judge_generator
 from loadlens.engine.executors import OPEN_MODELS
+from loadlens.engine.machine_watch import MachineReport
 from loadlens.metrics.aggregate import RunAggregator
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
@@ -38,6 +39,7 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
     capacity_steps: list[dict[str, Any]] = field(default_factory=list)
     monitors: dict[str, Any] = field(default_factory=dict)  # target-side samples, by monitor
+    machine: MachineReport | None = None  # the generator's machine: its CPU, other processes
 
 
 def _p99_ms(histogram: LatencyHistogram) -> float:
@@ -54,23 +56,36 @@ def build_result(
     load = scenario.load
     duration = max(outcome.duration_s, 1e-9)
     totals = aggregator.totals(duration, outcome.interrupted_iterations)
+    machine = outcome.machine or MachineReport()
+    by_second = {m.t: m for m in machine.seconds}
+    for point in aggregator.generator:
+        seen = by_second.get(point.t)
+        if seen is not None:
+            point.host_cpu_percent = seen.host_cpu_percent
+            point.others_cpu_percent = seen.others_cpu_percent
     verdict = judge_generator(
-        requests=totals.requests,
-        timed=totals.latency.count,
-        cpu_by_worker=aggregator.cpu_by_worker,
-        loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
-        loop_lag_max_by_second=[g.loop_lag_ms for g in aggregator.generator],
-        schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
-        schedule_lag_p99_by_second=[g.schedule_lag_ms for g in aggregator.generator],
-        dropped=totals.dropped_iterations,
-        open_model=load.executor in OPEN_MODELS,
-        max_users=getattr(load, "max_users", None),
+        GeneratorEvidence(
+            requests=totals.requests,
+            responses=sum(totals.status_codes.values()),
+            latency_p50_ms=totals.latency.p50,
+            seconds=aggregator.generator,
+            loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
+            schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
+            dropped=totals.dropped_iterations,
+            open_model=load.executor in OPEN_MODELS,
+            max_users=getattr(load, "max_users", None),
+            errors=totals.errors,
+            contenders=machine.contenders,
+            steal_percent=machine.steal_percent,
+        )
     )
     status = outcome.status
     if outcome.failures:
         # Part of the load vanished with a worker: whatever was merged is not the run asked for.
         status = RunStatus.ABORTED
-        verdict = Verdict(VerdictKind.INCONCLUSIVE, [*outcome.failures, *verdict.reasons])
+        verdict = Verdict(
+            VerdictKind.INCONCLUSIVE, [*outcome.failures, *verdict.reasons], verdict.timing_error_ms
+        )
     timeline = aggregator.timeline
     if timeline and 0 < duration - timeline[-1].t < 1:
         # The last second is partial: its rate is over the part that was run.
@@ -89,6 +104,7 @@ def build_result(
         status=status,
         verdict=verdict.verdict,
         verdict_reasons=verdict.reasons,
+        timing_error_ms=round(verdict.timing_error_ms, 3),
         environment={
             "loadlens": __version__,
             "python": platform.python_version(),
@@ -109,6 +125,9 @@ def build_result(
             "loop_lag_p99_ms": _p99_ms(aggregator.loop_lag),
             "schedule_lag_p99_ms": _p99_ms(aggregator.schedule_lag),
             "connections_opened": outcome.connections_opened,
+            "contenders": machine.contenders,
+            "steal_percent": machine.steal_percent,
+            "machine_watch_cpu_ms": machine.cpu_ms,
             "notes": [*outcome.notes, *outcome.failures],
         },
         capacity=capacity,

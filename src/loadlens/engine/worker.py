@@ -19,7 +19,7 @@ from loadlens.engine.clock import MonotonicClock
 from loadlens.engine.data_feeder import Feeder
 from loadlens.engine.executors import EXECUTORS, OPEN_MODELS
 from loadlens.engine.executors.base import ExecutorContext, share
-from loadlens.engine.health import CpuMeter, LoopLagProbe
+from loadlens.engine.health import CpuMeter, LoopLagProbe, RunQueueMeter
 from loadlens.engine.prepared_request import make_ssl_context, prepare_flows
 from loadlens.engine.run_context import RunContext
 from loadlens.engine.virtual_user import UserSettings
@@ -103,6 +103,7 @@ class _Worker:
         self.control: asyncio.Queue[Start | Stop] = asyncio.Queue()
         self.cut_short = asyncio.Event()  # set by an interrupting Stop, even mid-drain
         self.cpu = CpuMeter()
+        self.run_queue = RunQueueMeter()
         self.script: ScriptPlan | None = None
 
     def _on_control(self) -> None:
@@ -245,8 +246,11 @@ class _Worker:
             return
         lag_hist = LatencyHistogram()
         lag_hist.record_many(lag.drain())
-        cpu_percent = cpu.read()  # over every second shipped now, so each gets it
-        health = HealthSample(cpu_percent=cpu_percent, loop_lag=lag_hist.to_data())
+        # Rates over every second shipped now, so each gets them.
+        cpu_percent = cpu.read()
+        run_delay_ms, preemptions = self.run_queue.read()
+        health = HealthSample(cpu_percent=cpu_percent, loop_lag=lag_hist.to_data(),
+                              run_delay_ms=run_delay_ms, preemptions=preemptions)  # fmt: skip
         for i, (second, endpoints, schedule_lag, (users, in_flight), checks) in enumerate(closed):
             last = i == len(closed) - 1
             snapshot = Snapshot(
@@ -255,7 +259,7 @@ class _Worker:
                 endpoints=endpoints,
                 users=users,
                 in_flight=in_flight,
-                health=health if last else HealthSample(cpu_percent=cpu_percent),
+                health=health if last else HealthSample(cpu_percent, run_delay_ms=run_delay_ms),
                 checks=checks,
                 final=final and last,
             )

@@ -228,12 +228,17 @@ class RunAggregator:
         second_lag = LatencyHistogram()
         second_schedule = LatencyHistogram()
         cpu: list[float] = []
+        waited: list[float] = []  # run-queue delay, ms per second, of the workers that know it
+        preemptions = 0
         for snap in sorted(snapshots, key=lambda s: s.worker):
             if snap.health.loop_lag is not None:
                 second_lag.merge(snap.health.loop_lag)
             if snap.health.schedule_lag is not None:
                 second_schedule.merge(snap.health.schedule_lag)
             cpu.append(round(snap.health.cpu_percent, 1))
+            if snap.health.run_delay_ms is not None:
+                waited.append(round(snap.health.run_delay_ms, 2))
+            preemptions += snap.health.preemptions
             self.cpu_by_worker.setdefault(snap.worker, []).append(snap.health.cpu_percent)
             self.iterations += snap.iterations
             self.dropped += snap.dropped
@@ -252,6 +257,9 @@ class RunAggregator:
                 cpu_percent_by_worker=cpu,
                 loop_lag_ms=_ms(second_lag.max_ns) if second_lag.count else 0.0,
                 schedule_lag_ms=_ms(second_schedule.percentiles_ns(99.0)[99.0]),
+                run_delay_ms=max(waited) if waited else None,
+                run_delay_ms_by_worker=waited,
+                preemptions=preemptions,
             )
         )
 

@@ -28,8 +28,9 @@ class VerdictKind(StrEnum):
     """Whether the run's numbers describe the target."""
 
     VALID = "valid"
-    GENERATOR_BOUND = "generator-bound"
-    INCONCLUSIVE = "inconclusive"
+    GENERATOR_BOUND = "generator-bound"  # loadlens's own work was the limit
+    CONTENDED = "contended"  # other processes took the CPU loadlens needed
+    INCONCLUSIVE = "inconclusive"  # nothing to judge: no response, a worker lost
 
 
 class RunStatus(StrEnum):
@@ -135,13 +136,22 @@ class TimelinePoint(_Model):
 
 
 class GeneratorPoint(_Model):
-    """The load generator's own health during one second (worst worker)."""
+    """The load generator's own health during one second (worst worker), and the machine's."""
 
     t: int
     cpu_percent: float
     cpu_percent_by_worker: list[float] = Field(default_factory=list)
     loop_lag_ms: float
     schedule_lag_ms: float
+    # Time a worker's loop was runnable but waiting for a CPU (Linux schedstat), in ms over
+    # the second; None where the kernel does not say (then `preemptions` stands in for it).
+    run_delay_ms: float | None = None
+    run_delay_ms_by_worker: list[float] = Field(default_factory=list)
+    preemptions: int = 0  # involuntary context switches, all workers
+    # The whole machine's CPU use, and what processes other than loadlens took of it, in
+    # percent of the machine (all cores); None when the machine was not sampled.
+    host_cpu_percent: float | None = None
+    others_cpu_percent: float | None = None
 
 
 class Finding(_Model):
@@ -152,6 +162,9 @@ class Finding(_Model):
     title: str
     evidence: str
     suggestion: str
+    # The figures the evidence quotes, by name, for tools (the UI, a CI bot) to read
+    # without parsing prose: {"concurrency": 4.1, "throughput_rps": 26.7, "service_ms": 150}.
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunResult(_Model):
@@ -167,6 +180,9 @@ class RunResult(_Model):
     status: RunStatus
     verdict: VerdictKind
     verdict_reasons: list[str] = Field(default_factory=list)
+    # The most the generator's own lateness can have added to a measured time (ms): event
+    # loop lag p99, and schedule lag p99 for open models. None in runs stored before it.
+    timing_error_ms: float | None = None
     environment: dict[str, Any]
     load: dict[str, Any]
     totals: Totals

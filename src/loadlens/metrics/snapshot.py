@@ -32,6 +32,8 @@ class HealthSample:
     cpu_percent: float = 0.0
     loop_lag: HistogramData | None = None
     schedule_lag: HistogramData | None = None
+    run_delay_ms: float | None = None  # runnable but waiting for a CPU (None: unknown)
+    preemptions: int = 0  # involuntary context switches
 
 
 @dataclass(slots=True)

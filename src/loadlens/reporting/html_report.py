@@ -20,6 +20,7 @@ from loadlens.analysis.monitor_data import top_statements
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.reporting.case_study_view import StageRow
+from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
 from loadlens.storage.run_store import describe_load
 
 __all__ = ["compare_html", "run_html", "write_html"]
@@ -53,6 +54,10 @@ def _banner(result: RunResult) -> dict[str, str]:
     crossed = [t.expression for t in result.thresholds if not t.ok]
     if result.verdict is VerdictKind.GENERATOR_BOUND:
         return {"kind": "warn", "title": "Not trustworthy: the load generator was the bottleneck",
+                "detail": "; ".join(result.verdict_reasons)}  # fmt: skip
+    if result.verdict is VerdictKind.CONTENDED:
+        return {"kind": "warn",
+                "title": "Not trustworthy: other processes took the CPU loadlens needed",
                 "detail": "; ".join(result.verdict_reasons)}  # fmt: skip
     if result.verdict is VerdictKind.INCONCLUSIVE:
         return {
@@ -92,6 +97,7 @@ def run_html(result: RunResult) -> str:
         timing_rows=[(e, n, st) for e in result.endpoints for n, st in e.server_timing.items()],
         statements=top_statements(result)[:10],
         load_text=describe_load(result.load), notes=result.generator.get("notes", []),
+        meaning=VERDICT_MEANING[result.verdict], timing_error=timing_error_text(result),
         version=__version__, uplot_js=_asset("uPlot.iife.min.js"),
         uplot_css=_asset("uPlot.min.css"), data_json=_json(data),
     )  # fmt: skip

@@ -37,6 +37,8 @@ def junit_xml(result: RunResult) -> str:
     properties = ET.SubElement(suite, "properties")
     for key, value in (("run_id", result.id), ("status", str(result.status)),
                        ("verdict", str(result.verdict)), ("rps", f"{result.totals.rps:.1f}"),
+                       *((("timing_error_ms", f"{result.timing_error_ms:.3f}"),)
+                         if result.timing_error_ms is not None else ()),
                        ("p95_ms", f"{result.totals.latency.p95:.2f}"),
                        ("error_rate", f"{result.totals.error_rate:.4f}"),
                        *((f"tag.{k}", v) for k, v in result.tags.items())):  # fmt: skip

@@ -10,8 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from loadlens.analysis.monitor_data import statements_source, top_statements
-from loadlens.metrics.run_result import LatencyStats, RunResult
+from loadlens.metrics.run_result import LatencyStats, RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
+from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
 
 __all__ = ["render_summary"]
 
@@ -38,6 +39,9 @@ def _num(v: float) -> str:
 
 
 def _latency_row(table: Table, label: str, s: LatencyStats) -> None:
+    if not s.count:  # no response was timed: zeros would read as instant answers
+        table.add_row(label, *(["-"] * 7))
+        return
     table.add_row(label, *(_num(v) for v in (s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max)))
 
 
@@ -275,17 +279,18 @@ def render_summary(result: RunResult, console: Console) -> None:
     if notes:
         parts.append(Text())
         parts += [Text(f"note: {note}", style="yellow") for note in notes]
-    verdict_style = {"valid": "green", "generator-bound": "red"}.get(result.verdict, "yellow")
-    parts += [Text(), Text(f"verdict: {result.verdict}", style=f"bold {verdict_style}")]
-    if result.verdict == "generator-bound":
-        parts.append(
-            Text(
-                "These numbers describe loadlens, not the target: the load generator did not "
-                "deliver the load it was asked for, so latency and throughput are not the "
-                "target's.",
-                style="red",
-            )
-        )
+    verdict_style = {VerdictKind.VALID: "green", VerdictKind.GENERATOR_BOUND: "red",
+                     VerdictKind.CONTENDED: "red"}.get(result.verdict, "yellow")  # fmt: skip
+    error = timing_error_text(result)
+    parts += [
+        Text(),
+        Text.assemble(
+            (f"verdict: {result.verdict}", f"bold {verdict_style}"), f"  ({error})" if error else ""
+        ),
+    ]
+    if result.verdict is not VerdictKind.VALID:
+        meaning = VERDICT_MEANING[result.verdict]
+        parts.append(Text(f"{meaning[0].upper()}{meaning[1:]}.", style=verdict_style))
     for reason in result.verdict_reasons:
         parts.append(Text(f"  - {reason}"))
     console.print(Panel(Group(*parts), title=f"loadlens run {result.id}", expand=False))

@@ -40,4 +40,9 @@ def connection_per_request(result: RunResult) -> Finding | None:
             "connection per request costs a TCP handshake (and a TLS one) each time, "
             "and fills the server with sockets in TIME_WAIT."
         ),
+        data={
+            "requests": requests,
+            "connections_opened": opened,
+            "per_request": round(opened / requests, 3),
+        },
     )

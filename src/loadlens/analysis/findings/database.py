@@ -59,9 +59,12 @@ def full_table_scan(result: RunResult) -> Finding | None:
             explain = "EXPLAIN (EXPLAIN QUERY PLAN on SQLite)"
         suggestion = (f"Add an index{where}: {create}; then run again and compare. Check the "
                       f"plan with {explain}.")  # fmt: skip
+        data = {"table": table["table"], "live_rows": table["live_rows"], "seq_scans": scans,
+                "rows_per_scan": round(rows / scans), "rows_read": rows,
+                "idx_scans": table["idx_scans"], "column": found[0] if found else None}  # fmt: skip
         return Finding(id="full-table-scan", severity="high",
                        title=f"Full table scans on {table['table']}: a missing index{where}",
-                       evidence=evidence, suggestion=suggestion)  # fmt: skip
+                       evidence=evidence, suggestion=suggestion, data=data)  # fmt: skip
     return None
 
 
@@ -94,4 +97,10 @@ def db_connection_per_request(result: RunResult) -> Finding | None:
             "handshake and authentication (a server) on every request: keep connections "
             "in a pool (SQLAlchemy's pool, or one per worker thread) and reuse them."
         ),
+        data={
+            "sessions": sessions,
+            "requests": requests,
+            "seconds": len(seconds),
+            "sessions_per_request": round(sessions / requests, 3),
+        },
     )

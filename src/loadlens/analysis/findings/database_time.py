@@ -5,6 +5,7 @@ took the most of it."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from loadlens.analysis.findings.series import is_slow
 from loadlens.analysis.monitor_data import database_monitor, statements_source, top_statements
@@ -49,7 +50,11 @@ def _from_server_timing(result: RunResult) -> Finding | None:
                 f"{endpoint.service_time.mean:.1f} ms")  # fmt: skip
     if others:
         evidence += f"; other parts: {others}"
-    return _finding(result, f"{endpoint.name} (Server-Timing)", evidence)
+    data = {"source": "server-timing", "endpoint": endpoint.name, "metric": name,
+            "mean_ms": round(stats.mean_ms, 3), "max_ms": round(stats.max_ms, 3),
+            "responses": stats.count, "share": round(share, 4),
+            "service_ms": round(endpoint.service_time.mean, 3)}  # fmt: skip
+    return _finding(result, f"{endpoint.name} (Server-Timing)", evidence, data)
 
 
 def _from_postgres(result: RunResult) -> Finding | None:
@@ -72,10 +77,14 @@ def _from_postgres(result: RunResult) -> Finding | None:
                 f"({statement_ms / request_ms:.0%}); the top statement took "
                 f"{float(top['total_ms']) / 1000:,.1f} s over {top['calls']:,} calls: "
                 f"{top['query'][:160]}")  # fmt: skip
-    return _finding(result, f"the run ({statements_source(result)})", evidence)
+    data = {"source": statements_source(result), "statement_ms": round(statement_ms, 3),
+            "request_ms": round(request_ms, 3), "share": round(statement_ms / request_ms, 4),
+            "top_statement": top["query"][:500], "top_total_ms": float(top["total_ms"]),
+            "top_calls": int(top["calls"])}  # fmt: skip
+    return _finding(result, f"the run ({statements_source(result)})", evidence, data)
 
 
-def _finding(result: RunResult, where: str, evidence: str) -> Finding:
+def _finding(result: RunResult, where: str, evidence: str, data: dict[str, Any]) -> Finding:
     return Finding(
         id="database-time-dominates",
         severity="high" if is_slow(result) else "medium",
@@ -86,6 +95,7 @@ def _finding(result: RunResult, where: str, evidence: str) -> Finding:
             "EXPLAIN (ANALYZE, BUFFERS) for a missing index or a scan, fetch only the "
             "columns and rows needed, and cache results that many requests share."
         ),
+        data=data,
     )
 
 
@@ -124,4 +134,17 @@ def slow_statements(result: RunResult) -> Finding | None:
             "wants an index on the filtered column, a large sort wants an index on the "
             "ORDER BY, many rows want a LIMIT or fewer columns."
         ),
+        data={
+            "statements": [
+                {
+                    "query": s["query"][:500],
+                    "mean_ms": float(s["mean_ms"]),
+                    "calls": int(s["calls"]),
+                    "total_ms": float(s["total_ms"]),
+                    "rows": int(s["rows"]),
+                }
+                for s in slow[:3]
+            ],
+            "count": len(slow),
+        },
     )

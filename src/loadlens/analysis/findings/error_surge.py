@@ -51,4 +51,9 @@ def error_surge(result: RunResult) -> Finding | None:
             "limits (connection and worker pools, queue sizes, timeouts, rate "
             "limits) and at its logs for the first errors." + waiting
         ),
+        data={
+            "error_rate_first_third": round(first, 4),
+            "error_rate_last_third": round(last, 4),
+            "errors": dict(result.totals.errors),
+        },
     )

@@ -70,6 +70,15 @@ def throughput_ceiling(result: RunResult) -> Finding | None:
             "that serialises them. The target's other findings say which; raising that limit "
             "(or adding instances) moves the ceiling."
         ),
+        data={
+            "load_start": round(load_first, 1),
+            "load_end": round(load_last, 1),
+            "load_unit": what,
+            "throughput_start_rps": round(rps_first, 1),
+            "throughput_end_rps": round(rps_last, 1),
+            "p50_start_ms": round(p50_first, 3),
+            "p50_end_ms": round(p50_last, 3),
+        },
     )
 
 
@@ -106,5 +115,14 @@ def latency_knee(result: RunResult) -> Finding | None:
                 f"Below about {load:.0f} {what} the target keeps its latency; above it, requests "
                 "queue. Size for that load per instance, or raise the limit that sets it."
             ),
+            data={
+                "load": load,
+                "load_unit": what,
+                "baseline_p95_ms": round(baseline, 3),
+                "baseline_load": round(base_load, 1),
+                "from_s": now["t"],
+                "p95_ms": round(now["latency"]["p95"], 3),
+                "rps": round(now["rps"], 1),
+            },
         )
     return None

@@ -57,4 +57,13 @@ def memory_growth(result: RunResult) -> Finding | None:
             "list or registry, request objects held by a closure). Take two heap "
             "snapshots a minute apart and compare what grew."
         ),
+        data={
+            "rss_start_mb": round(ys[0], 1),
+            "rss_end_mb": round(ys[-1], 1),
+            "from_s": xs[0],
+            "to_s": xs[-1],
+            "mb_per_min": round(slope * 60, 2),
+            "r_squared": round(fit, 3),
+            "kib_per_request": round(growth * 1024 / requests, 2) if requests else None,
+        },
     )

@@ -8,10 +8,19 @@ from typing import Any, TypeVar
 from loadlens.metrics.run_result import RunResult
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 
-__all__ = ["SLOW_P95_MS", "is_slow", "middle", "slow_limit_ms", "target_monitor"]
+__all__ = [
+    "ERROR_RATE_LIMIT",
+    "SLOW_P95_MS",
+    "error_rate_limit",
+    "is_slow",
+    "middle",
+    "slow_limit_ms",
+    "target_monitor",
+]
 
 T = TypeVar("T")
 SLOW_P95_MS = 100.0  # the mission's "under 100 ms"; a crossed latency threshold also counts
+ERROR_RATE_LIMIT = 0.05  # a share of failures worth a finding; a crossed threshold lowers it
 
 
 def middle(points: list[T]) -> list[T]:
@@ -19,16 +28,26 @@ def middle(points: list[T]) -> list[T]:
     return points[1:-1] if len(points) > 3 else points
 
 
-def _crossed_latency_limits(result: RunResult) -> list[float]:
-    """The limits (ms) of the latency thresholds the run crossed."""
+def _crossed_limits(result: RunResult, *metrics: str) -> list[float]:
+    """The limits of the thresholds on these metrics (or families, `latency.`) it crossed."""
     limits = []
     for threshold in result.thresholds:
         if not threshold.ok:
             with contextlib.suppress(ThresholdError):
                 parsed = parse_threshold(threshold.expression)
-                if parsed.metric.startswith(("latency.", "service.")):
+                if parsed.metric.startswith(metrics):
                     limits.append(parsed.limit)
     return limits
+
+
+def _crossed_latency_limits(result: RunResult) -> list[float]:
+    """The limits (ms) of the latency thresholds the run crossed."""
+    return _crossed_limits(result, "latency.", "service.")
+
+
+def error_rate_limit(result: RunResult) -> float:
+    """The error rate from which failures are a finding: 5%, or a crossed threshold's."""
+    return min([ERROR_RATE_LIMIT, *_crossed_limits(result, "error_rate")])
 
 
 def slow_limit_ms(result: RunResult) -> float:

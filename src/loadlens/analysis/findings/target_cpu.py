@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
+from loadlens.analysis.findings.concurrency_limit import concurrency_limit
 from loadlens.analysis.findings.series import is_slow, middle, slow_limit_ms, target_monitor
 from loadlens.metrics.run_result import Finding, RunResult
 
@@ -26,8 +28,11 @@ def target_cpu_saturated(result: RunResult) -> Finding | None:
     if len(hot) < max(SUSTAINED_S, len(samples) // 2):
         return None
     seconds = f"{len(hot)} of {len(samples)} seconds (t={hot[0]['t']}..{hot[-1]['t']} s)"
+    data: dict[str, Any] = {"monitor": name, "hot_seconds": len(hot), "seconds": len(samples),
+                            "from_s": hot[0]["t"], "to_s": hot[-1]["t"]}  # fmt: skip
     if hot is machine:
         avg = statistics.fmean(p["cpu_percent"] for p in hot)
+        data |= {"machine_cpu_percent": round(avg, 1), "rps": round(result.totals.rps, 1)}
         evidence = (f"{monitor['target']} used {avg:.0f}% of the machine's CPU in {seconds}, "
                     f"at {result.totals.rps:,.0f} req/s")  # fmt: skip
         suggestion = ("The target is CPU-bound: profile its hot path (serialisation, "
@@ -37,6 +42,8 @@ def target_cpu_saturated(result: RunResult) -> Finding | None:
         pids = sorted({p["busiest_pid"] for p in hot})
         cores = statistics.fmean(p["busiest_cores"] for p in hot)
         machine_pct = statistics.fmean(p["cpu_percent"] for p in hot)
+        data |= {"pids": pids, "cores": round(cores, 3),
+                 "machine_cpu_percent": round(machine_pct, 1)}  # fmt: skip
         evidence = (f"one process (pid {', '.join(map(str, pids))}) of {monitor['target']} "
                     f"used {cores:.2f} of a core in {seconds}, while the whole machine was at "
                     f"{machine_pct:.0f}%")  # fmt: skip
@@ -45,7 +52,7 @@ def target_cpu_saturated(result: RunResult) -> Finding | None:
                       "--workers N) or more instances, then profile its hot path.")  # fmt: skip
     return Finding(id="target-cpu-saturated", severity="high",
                    title=f"The target's CPU is saturated ({name})", evidence=evidence,
-                   suggestion=suggestion)  # fmt: skip
+                   suggestion=suggestion, data=data)  # fmt: skip
 
 
 def target_cpu_idle_while_slow(result: RunResult) -> Finding | None:
@@ -66,6 +73,8 @@ def target_cpu_idle_while_slow(result: RunResult) -> Finding | None:
     sustained = sum(p.latency.get("p95", 0.0) >= limit for p in seconds) >= len(seconds) / 2
     if not is_slow(result) or not sustained or cpu >= 50 or busiest >= 0.5:
         return None
+    if concurrency_limit(result) is not None:
+        return None  # what it waits for is known: a pool of a fixed size
     in_flight = statistics.median(p.in_flight for p in result.timeline) if result.timeline else 0
     return Finding(
         id="target-waiting",
@@ -82,4 +91,11 @@ def target_cpu_idle_while_slow(result: RunResult) -> Finding | None:
             "slow downstream call, or a lock in the app. Look at the database and at "
             "pool sizes; `--monitor postgresql://...` shows the database side."
         ),
+        data={
+            "p95_ms": round(latency.p95, 3),
+            "p50_ms": round(latency.p50, 3),
+            "in_flight": in_flight,
+            "target_cpu_percent": round(cpu, 1),
+            "busiest_cores": round(busiest, 3),
+        },
     )
