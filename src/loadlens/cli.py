@@ -618,7 +618,7 @@ def report(
     if as_json:
         click.echo(result.to_json())
     elif not quiet:
-        console = _wide_console()
+        console = Console()
         render_summary(result, console)
         for path in written:
             console.print(f"written: {path}")
@@ -681,10 +681,11 @@ def compare(
 
 
 def _wide_console() -> Console:
-    """A terminal's own width; piped or to a file, wide enough that no table cuts an id or a
-    name (cells that still do not fit wrap, never end in an ellipsis)."""
+    """A terminal's own width; piped or to a file, wide enough that a table row stays one
+    line (grep finds a run whole) and no id or name is cut (what still does not fit wraps,
+    never ends in an ellipsis)."""
     console = Console()
-    return console if console.is_terminal else Console(width=240)
+    return console if console.is_terminal else Console(width=1000)
 
 
 def main() -> None:

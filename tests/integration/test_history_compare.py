@@ -177,3 +177,59 @@ def test_names_with_brackets_are_shown_as_written(
         done = _cli(loadlens, *args)
         assert done.returncode == 0, done.stderr
         assert "[bold]" in done.stdout, args  # shown, not taken for markup (it may wrap)
+
+
+def test_history_report_and_compare_speak_json_with_full_ids(
+    loadlens: LoadlensRunner, target_server: TargetServer
+) -> None:
+    url = target_server.url("/ok")
+    name = "checkout-" + "very-long-name-" * 12  # longer than any terminal line
+    first = check_result(loadlens.run(url, "-u", "1", "-i", "3", "--name", name).result)
+    second = check_result(loadlens.run(url, "-u", "1", "-i", "3", "--name", name).result)
+
+    listed = _cli(loadlens, "history", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [row["id"] for row in rows] == [second["id"], first["id"]]
+    assert rows[0]["name"] == name and rows[0]["verdict"] == "valid"
+    assert rows[0]["requests"] == 3 and "started_at" in rows[0]
+
+    # Piped (as here), the table never cuts an id or a name: each is there whole.
+    table = _cli(loadlens, "history").stdout
+    assert first["id"] in table and second["id"] in table
+    line = next(line for line in table.splitlines() if first["id"] in line)
+    assert name in line and "…" not in table  # one line per run, nothing cut
+
+    shown = _cli(loadlens, "report", first["id"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["id"] == first["id"] and document["timing_error_ms"] >= 0
+    assert document["findings"] == first["findings"]
+
+    compared = _cli(loadlens, "compare", first["id"], second["id"], "--json")
+    assert compared.returncode == 0, compared.stderr
+    data = json.loads(compared.stdout)
+    assert data["before"]["id"] == first["id"] and data["after"]["id"] == second["id"]
+    metrics = {m["metric"]: m for m in data["overall"]}
+    assert {"rps", "error_rate"} <= set(metrics) and data["regressions"] == []
+    assert all("verdict" in m and "change_pct" in m for m in data["overall"])
+
+
+def test_findings_keep_their_figures_in_the_store(loadlens: LoadlensRunner, tmp_path: Path) -> None:
+    """A dead port's finding, with its data, read back from the store by id."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = loadlens.run(f"http://127.0.0.1:{port}/", "-u", "2", "-i", "3")
+    result = check_result(run.result)
+    shown = json.loads(_cli(loadlens, "report", result["id"], "--json").stdout)
+    finding = shown["findings"][0]
+    assert finding["id"] == "target-unreachable"
+    assert finding["data"] == {
+        "addresses": [f"127.0.0.1:{port}"],
+        "requests": 6,
+        "errors": {"connect-refused": 6},
+        "kind": "connect-refused",
+    }

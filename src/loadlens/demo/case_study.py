@@ -32,7 +32,13 @@ from loadlens.execution import execute, store
 from loadlens.metrics.run_result import RunResult, RunStatus
 from loadlens.monitoring.managed_server import ServerError
 from loadlens.monitoring.monitor_set import MonitorSet
-from loadlens.reporting.case_study_view import StageRow, stage_findings, stage_row, stage_table
+from loadlens.reporting.case_study_view import (
+    StageRow,
+    stage_findings,
+    stage_row,
+    stage_table,
+    timing_text,
+)
 from loadlens.scenario.file_loader import load_scenario_file
 from loadlens.scenario.from_flags import RunFlags
 from loadlens.scenario.model import Scenario
@@ -214,6 +220,8 @@ def _brief(console: Console, stage: Stage, row: StageRow, result: RunResult) -> 
                 if row.cpu_percent is not None and row.memory_mb is not None
                 else ""
             ),
+            (f"; verdict {row.verdict}", "green" if row.verdict == "valid" else "yellow"),
+            f", timing error {timing_text(row)}" if timing_text(row) else "",
         )
     )
     style = {"critical": "bold red", "high": "red", "medium": "yellow"}

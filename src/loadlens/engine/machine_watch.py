@@ -72,8 +72,14 @@ def _label(usage: _Usage) -> str:
         args = psutil.Process(usage.pid).cmdline()[1:]
     except psutil.Error:
         return usage.name
-    script = next((a for a in args if not a.startswith("-")), "")
-    return f"{usage.name} ({os.path.basename(script)})" if script else usage.name
+    for i, arg in enumerate(args):
+        if arg == "-m" and i + 1 < len(args):
+            return f"{usage.name} (-m {args[i + 1]})"
+        if arg == "-c":
+            return f"{usage.name} (-c)"
+        if not arg.startswith("-"):
+            return f"{usage.name} ({os.path.basename(arg)})"
+    return usage.name
 
 
 class MachineWatch:

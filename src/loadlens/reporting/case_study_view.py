@@ -11,7 +11,7 @@ from rich.text import Text
 from loadlens.analysis.findings.series import middle, target_monitor
 from loadlens.metrics.run_result import RunResult
 
-__all__ = ["StageRow", "stage_findings", "stage_row", "stage_table"]
+__all__ = ["StageRow", "stage_findings", "stage_row", "stage_table", "timing_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,7 @@ class StageRow:
     memory_mb: float | None  # the API's processes, peak RSS
     findings: tuple[str, ...]
     verdict: str
+    timing_error_ms: float | None = None  # the bound on every time this run measured
 
 
 def stage_row(stage: str, change: str, result: RunResult) -> StageRow:
@@ -48,7 +49,7 @@ def stage_row(stage: str, change: str, result: RunResult) -> StageRow:
         avg_ms=latency.mean, p95_ms=latency.p95, peak_ms=latency.max,
         error_rate=result.totals.error_rate, cpu_percent=cpu, cpu_cores_peak=cores,
         memory_mb=memory, findings=tuple(f.id for f in result.findings),
-        verdict=str(result.verdict),
+        verdict=str(result.verdict), timing_error_ms=result.timing_error_ms,
     )  # fmt: skip
 
 
@@ -56,11 +57,21 @@ def _ms(value: float) -> str:
     return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
 
 
+def timing_text(row: StageRow) -> str:
+    """`≤ 1.2 ms`: the timing error bound, '' for a run stored before it was kept."""
+    if row.timing_error_ms is None:
+        return ""
+    value = row.timing_error_ms
+    return f"≤ {value:,.0f} ms" if value >= 10 else f"≤ {value:.1f} ms"
+
+
 def stage_table(rows: list[StageRow]) -> Table:
-    """Every stage side by side: throughput, latency, errors, the API's CPU and memory."""
+    """Every stage side by side: throughput, latency, errors, the API's CPU and memory, and
+    whether the numbers can be trusted (the verdict, and the timing error bound)."""
     table = Table(title="before and after, stage by stage", title_justify="left")
-    for column in ("stage", "QPS", "avg", "p95", "peak", "errors", "server CPU", "server mem"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
+    for column in ("stage", "QPS", "avg", "p95", "peak", "errors", "server CPU", "server mem",
+                   "verdict", "timing error"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("stage", "verdict") else "right")
     for row in rows:
         error_style = "red" if row.error_rate > 0.01 else ""
         table.add_row(
@@ -72,6 +83,8 @@ def stage_table(rows: list[StageRow]) -> Table:
             Text(f"{row.error_rate:.2%}", style=error_style),
             "-" if row.cpu_percent is None else f"{row.cpu_percent:.0f}%",
             "-" if row.memory_mb is None else f"{row.memory_mb:,.0f} MB",
+            Text(row.verdict, style="green" if row.verdict == "valid" else "yellow"),
+            timing_text(row),
         )
     return table
 

@@ -19,7 +19,7 @@ from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, Metric
 from loadlens.analysis.monitor_data import top_statements
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
-from loadlens.reporting.case_study_view import StageRow
+from loadlens.reporting.case_study_view import StageRow, timing_text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
 from loadlens.storage.run_store import describe_load
 
@@ -180,7 +180,7 @@ def compare_html(comparison: Comparison, stages: list[StageRow] | None = None) -
     return _env.get_template("compare_report.html.j2").render(
         a=a, b=b, c=comparison, scopes=scopes, fmt=_format, pct=_pct, ms=_ms,
         banner=_case_study_banner(stages) if stages else _compare_banner(comparison),
-        load_a=describe_load(a.load), stages=stages or [],
+        load_a=describe_load(a.load), stages=stages or [], timing=timing_text,
         load_b=describe_load(b.load), version=__version__,
         uplot_js=_asset("uPlot.iife.min.js"), uplot_css=_asset("uPlot.min.css"),
         data_json=_json(data),
