@@ -489,7 +489,8 @@ def demo(
         workers=workers,
     )
     try:
-        run_case_study(options, Console())
+        # Piped, wide enough for the stage table's ten columns (its rules span the width).
+        run_case_study(options, _wide_console(width=132))
     except DemoError as e:
         _fail_input(str(e))
     except KeyboardInterrupt:
@@ -680,12 +681,12 @@ def compare(
         sys.exit(ExitCode.THRESHOLD_CROSSED)
 
 
-def _wide_console() -> Console:
+def _wide_console(width: int = 1000) -> Console:
     """A terminal's own width; piped or to a file, wide enough that a table row stays one
     line (grep finds a run whole) and no id or name is cut (what still does not fit wraps,
     never ends in an ellipsis)."""
     console = Console()
-    return console if console.is_terminal else Console(width=1000)
+    return console if console.is_terminal else Console(width=width)
 
 
 def main() -> None:
