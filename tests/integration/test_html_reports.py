@@ -64,6 +64,9 @@ requests:
     assert "The target was not monitored" in page.text
     assert result["id"] in page.text and "missing" in page.text and "HTTP 404" in page.text
     assert "✓ ok </script><b>: status 200" in page.text
+    # Every run states its timing error, as a tile and in the verdict's words.
+    error = f"timing error ≤ {result['timing_error_ms']:.1f} ms"
+    assert error in page.text and "timing error (valid)" in page.text, page.text
 
 
 def test_the_comparison_report_overlays_both_runs(
@@ -103,6 +106,12 @@ def test_a_monitored_run_charts_every_monitor_and_shows_its_diagnosis(
     assert "The target was not monitored" not in page.text
     assert "Server timing" in page.text and "orders" not in page.text  # desc is not a name
     assert "Most of the response time is spent in the database" in page.text
+    # A finding's figures are in the page, under it, as its data says.
+    finding = result["findings"][0]
+    assert finding["id"] == "database-time-dominates"
+    written = html.read_text()
+    assert "figures" in page.text and 'data-id="database-time-dominates"' in written
+    assert f"<dt>responses</dt><dd><code>{finding['data']['responses']}</code>" in written
 
 
 def _free_port() -> int:

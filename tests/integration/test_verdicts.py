@@ -71,6 +71,15 @@ def _hogs(count: int, core: int) -> Iterator[list[int]]:
             hog.wait()
 
 
+def _monitored(loadlens: LoadlensRunner, mode: str, *load: str) -> dict[str, Any]:
+    """A valid run against a planted target that loadlens starts and watches (--server)."""
+    port = _port()
+    server = f"{sys.executable} {PLANTED} {mode} {port}"
+    run = loadlens.run(f"http://127.0.0.1:{port}/", *load, "--server", server, "--workers", "1")
+    assert run.returncode == 0, run.describe()
+    return check_result(run.result)
+
+
 def _finding(result: dict[str, Any], finding_id: str) -> dict[str, Any]:
     found = [f for f in result["findings"] if f["id"] == finding_id]
     assert found, f"no {finding_id} in {[f['id'] for f in result['findings']]}"
@@ -165,12 +174,7 @@ def test_a_reachable_target_that_fails_some_requests_is_not_unreachable(
 def test_a_target_that_sheds_most_requests_gets_an_error_rate_finding(
     loadlens: LoadlensRunner,
 ) -> None:
-    port = _port()
-    server = f"{sys.executable} {PLANTED} shed {port}"
-    run = loadlens.run(f"http://127.0.0.1:{port}/", "--rate", "100/s", "-d", "5s",
-                       "--server", server, "--workers", "1")  # fmt: skip
-    result = check_result(run.result)
-    assert run.returncode == 0, run.describe()
+    result = _monitored(loadlens, "shed", "--rate", "100/s", "-d", "5s")
     finding = _finding(result, "error-rate")
     assert finding["severity"] == "high"
     assert "70% of requests failed: the target sheds load (503" in finding["title"]
@@ -183,12 +187,7 @@ def test_a_target_that_sheds_most_requests_gets_an_error_rate_finding(
 
 def test_a_small_thread_pool_is_found_with_its_size(loadlens: LoadlensRunner) -> None:
     """4 threads of 100 ms each, 32 users: Little's law says 4 at a time (within 30%)."""
-    port = _port()
-    server = f"{sys.executable} {PLANTED} threads {port}"
-    run = loadlens.run(f"http://127.0.0.1:{port}/", "-u", "32", "-d", "6s",
-                       "--server", server, "--workers", "1")  # fmt: skip
-    result = check_result(run.result)
-    assert run.returncode == 0, run.describe()
+    result = _monitored(loadlens, "threads", "-u", "32", "-d", "6s")
     finding = _finding(result, "concurrency-limit")
     data = finding["data"]
     assert 4 * 0.7 <= data["concurrency"] <= 4 * 1.3, data

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from loadlens.engine.health import RunQueueMeter
-from loadlens.engine.machine_watch import MachineWatch
+from loadlens.engine.machine_watch import MachineProbe, MachineReport, watch_machine
 
 HOG = "import time\nend = time.monotonic() + 20\nwhile time.monotonic() < end: pass\n"
 
@@ -22,13 +22,19 @@ def _spin(seconds: float) -> None:
         pass
 
 
+def _watch(seconds: float, spin: bool = False) -> MachineReport:
+    """What the probe reports over `seconds`, sampled by a MonitorSet as in a run."""
+    watch = watch_machine(own_pids=[])
+    watch.start(time.monotonic_ns())
+    _spin(seconds) if spin else time.sleep(seconds)
+    watch.stop()
+    return MachineReport.from_monitor(watch.results()[MachineProbe.name])
+
+
 def test_the_watch_names_a_busy_process_and_leaves_loadlens_out() -> None:
     hog = subprocess.Popen([sys.executable, "-c", HOG])
     try:
-        watch = MachineWatch(own_pids=[])
-        watch.start(time.monotonic_ns())
-        time.sleep(2.3)
-        report = watch.stop()
+        report = _watch(2.3)
     finally:
         hog.kill()
         hog.wait()
@@ -45,10 +51,7 @@ def test_the_watch_names_a_busy_process_and_leaves_loadlens_out() -> None:
 
 def test_our_own_cpu_is_not_counted_as_others() -> None:
     """The coordinator burning a core itself: the machine is busy, but not with others."""
-    watch = MachineWatch(own_pids=[])
-    watch.start(time.monotonic_ns())
-    _spin(2.2)
-    report = watch.stop()
+    report = _watch(2.2, spin=True)
     busy = [s for s in report.seconds if s.host_cpu_percent > 30]
     assert busy, report.seconds
     for second in busy:

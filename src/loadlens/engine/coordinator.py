@@ -17,7 +17,7 @@ from types import FrameType, TracebackType
 from typing import cast
 
 from loadlens.engine.capacity_judge import CapacityJudge
-from loadlens.engine.machine_watch import MachineWatch
+from loadlens.engine.machine_watch import MachineProbe, MachineReport, watch_machine
 from loadlens.engine.result_builder import RunOutcome, build_result
 from loadlens.engine.worker import Ready, Start, Stop, WorkerDone, worker_process
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
@@ -164,7 +164,7 @@ class Coordinator:
         """Start the load, merge every second until the workers finish, build the result."""
         self._on_second = on_second
         started = False
-        machine: MachineWatch | None = None
+        machine: MonitorSet | None = None
         try:
             self._wait_ready()
             self._t0_ns = time.monotonic_ns() + int(_START_DELAY_S * 1e9)
@@ -172,14 +172,17 @@ class Coordinator:
             for pipe in self._pipes:
                 pipe.send(Start(self._t0_ns))
             started = True
-            machine = MachineWatch([p.pid for p in self._processes if p.pid is not None])
+            machine = watch_machine([p.pid for p in self._processes if p.pid is not None])
             machine.start(self._t0_ns)
             if self._monitors:
                 self._monitors.start(self._t0_ns)
             self._collect()
         finally:
             if machine is not None:
-                self.outcome.machine = machine.stop()
+                machine.stop()
+                self.outcome.machine = MachineReport.from_monitor(
+                    machine.results()[MachineProbe.name]
+                )
             if self._monitors and started:
                 self._monitors.stop()
                 self.outcome.monitors = self._monitors.results()

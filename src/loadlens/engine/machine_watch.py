@@ -2,26 +2,28 @@
 
 A late event loop means one of two things: loadlens had too much work of its own, or
 other processes (often the target itself, on the same laptop) took the CPU it needed.
-The workers measure their own CPU and how long they waited for one; this watch, in a
-thread of the coordinator, measures the rest: how busy the whole machine was, how much of
-that was loadlens, and which other processes used the most, so the verdict can name them.
+The workers measure their own CPU and how long they waited for one; this probe, sampled
+each second by a `MonitorSet` in the coordinator like any monitor, measures the rest: how
+busy the whole machine was, how much of that was loadlens, and which other processes used
+the most, so the verdict can name them.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
-__all__ = ["CONTENDERS", "MachineReport", "MachineSecond", "MachineWatch"]
+from loadlens.monitoring.monitor_set import MonitorSet
+
+__all__ = ["CONTENDERS", "MachineProbe", "MachineReport", "MachineSecond", "watch_machine"]
 
 CONTENDERS = 5  # other processes named, busiest first
 WALK_EVERY_S = 5  # seconds between walks of the process table (~4 ms each at 60 processes)
-_CPUS = os.cpu_count() or 1
+_INTERPRETERS = ("python", "node", "java", "ruby", "perl", "php", "bash", "sh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,29 @@ class MachineSecond:
     others_cpu_percent: float
 
 
+@dataclass
+class MachineReport:
+    """What the probe saw over the run."""
+
+    seconds: list[MachineSecond] = field(default_factory=list)
+    contenders: list[dict[str, Any]] = field(default_factory=list)  # name, pid, cpu_percent
+    steal_percent: float = 0.0  # of one core: CPU the hypervisor gave other machines
+    cpu_ms: float = 0.0  # what watching cost loadlens
+
+    @classmethod
+    def from_monitor(cls, monitor: dict[str, Any]) -> MachineReport:
+        """From `MonitorSet.results()`'s entry for a MachineProbe."""
+        summary = monitor.get("summary") or {}
+        return cls(
+            seconds=[MachineSecond(int(p["t"]), float(p["host_cpu_percent"]),
+                                   float(p["others_cpu_percent"]))
+                     for p in monitor.get("timeline", [])],
+            contenders=list(summary.get("contenders", [])),
+            steal_percent=float(summary.get("steal_percent", 0.0)),
+            cpu_ms=float(monitor.get("cpu_ms", 0.0)),
+        )  # fmt: skip
+
+
 @dataclass(slots=True)
 class _Usage:
     name: str
@@ -42,25 +67,12 @@ class _Usage:
     last_total: float = 0.0  # its user + system CPU seconds at the last walk
 
 
-@dataclass
-class MachineReport:
-    """What the watch saw over the run."""
-
-    seconds: list[MachineSecond] = field(default_factory=list)
-    contenders: list[dict[str, Any]] = field(default_factory=list)  # name, pid, cpu_percent
-    steal_percent: float = 0.0  # of one core: CPU the hypervisor gave other machines
-    cpu_ms: float = 0.0  # what watching cost loadlens
-
-
 def _busy(times: Any) -> tuple[float, float]:
     """(busy, total) CPU seconds of the machine since boot; iowait counts as idle."""
     # Linux counts guest time inside user time as well (psutil's cpu_percent subtracts it too).
     total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
     idle = times.idle + getattr(times, "iowait", 0.0)
     return total - idle, total
-
-
-_INTERPRETERS = ("python", "node", "java", "ruby", "perl", "php", "bash", "sh")
 
 
 def _label(usage: _Usage) -> str:
@@ -82,8 +94,13 @@ def _label(usage: _Usage) -> str:
     return usage.name
 
 
-class MachineWatch:
-    """Samples the machine once a second on the run's clock, in a daemon thread."""
+class MachineProbe:
+    """A Probe of the generator's own machine (not the target's): host CPU, loadlens's
+    share of it, and the other processes' CPU over the run."""
+
+    name = "generator-machine"
+    kind = "generator-machine"
+    target = "the machine loadlens runs on"
 
     def __init__(self, own_pids: list[int]) -> None:
         # Ours: the coordinator and its workers. A target started with --server is a child
@@ -91,65 +108,53 @@ class MachineWatch:
         self._own = [psutil.Process(pid) for pid in [os.getpid(), *own_pids]]
         self._own_cpu: dict[int, float] = {}
         self._usage: dict[tuple[int, float], _Usage] = {}
-        self._report = MachineReport()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = 0.0
-        self._started_wall = 0.0
-        self._t0_ns = 0
+        self._started = self._started_wall = 0.0
         self._host = (0.0, 0.0)
         self._steal = 0.0
-        self._cpu_ns = 0
+        self._samples = 0
 
-    def start(self, t0_ns: int) -> None:
-        """Take the baselines and sample at t0 + 1 s, t0 + 2 s, ... (CLOCK_MONOTONIC)."""
-        self._t0_ns = t0_ns
-        self._started = time.monotonic()
-        self._started_wall = time.time()
+    def start(self) -> None:
+        """Baselines: the machine's CPU, ours, and every other process's."""
+        self._started, self._started_wall = time.monotonic(), time.time()
         times = psutil.cpu_times()
         self._host = _busy(times)
         self._steal = getattr(times, "steal", 0.0)
         self._own_used()
         self._walk(first=True)
-        self._thread = threading.Thread(target=self._loop, name="loadlens-machine", daemon=True)
-        self._thread.start()
 
-    def stop(self) -> MachineReport:
-        """Stop sampling; the seconds seen and the busiest other processes over the run."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        cpu_start = time.thread_time_ns()
+    def sample(self) -> dict[str, Any]:
+        """The second since the last call: the machine's busy share and others' part of it."""
+        busy, total = _busy(psutil.cpu_times())
+        own = self._own_used()
+        d_busy, d_total = busy - self._host[0], total - self._host[1]
+        self._host = (busy, total)
+        self._samples += 1
+        if self._samples % WALK_EVERY_S == 0:
+            self._walk()
+        if d_total <= 0:
+            return {"host_cpu_percent": 0.0, "others_cpu_percent": 0.0}
+        host = 100 * d_busy / d_total
+        # The machine's CPU seconds in this window are d_total; ours are in the same unit.
+        others = max(host - 100 * own / d_total, 0.0)
+        return {"host_cpu_percent": round(host, 1), "others_cpu_percent": round(others, 1)}
+
+    def summary(self) -> dict[str, Any]:
+        """The busiest other processes over the run, and the hypervisor's steal."""
         self._walk()
         elapsed = max(time.monotonic() - self._started, 1e-3)
         busiest = sorted(self._usage.values(), key=lambda u: -u.cpu_s)[:CONTENDERS]
-        report = self._report
-        report.contenders = [
-            {"name": _label(u), "pid": u.pid, "cpu_percent": round(100 * u.cpu_s / elapsed, 1)}
-            for u in busiest
-            if u.cpu_s > 0
-        ]
         steal = getattr(psutil.cpu_times(), "steal", 0.0) - self._steal
-        report.steal_percent = round(100 * steal / elapsed, 1)
-        report.cpu_ms = round((self._cpu_ns + time.thread_time_ns() - cpu_start) / 1e6, 3)
-        return report
+        return {
+            "contenders": [
+                {"name": _label(u), "pid": u.pid, "cpu_percent": round(100 * u.cpu_s / elapsed, 1)}
+                for u in busiest
+                if u.cpu_s > 0
+            ],
+            "steal_percent": round(100 * steal / elapsed, 1),
+        }
 
-    def _loop(self) -> None:
-        second = 1
-        while not self._stop.is_set():
-            due = self._t0_ns + second * 1_000_000_000
-            delay = (due - time.monotonic_ns()) / 1e9
-            if delay > 0 and self._stop.wait(delay):
-                break
-            cpu_start = time.thread_time_ns()
-            try:
-                self._sample(second - 1)
-                if second % WALK_EVERY_S == 0:
-                    self._walk()
-            except (psutil.Error, OSError):
-                pass  # a second without a machine sample; the verdict reads what there is
-            self._cpu_ns += time.thread_time_ns() - cpu_start
-            second = max(second + 1, int((time.monotonic_ns() - self._t0_ns) / 1e9) + 1)
+    def stop(self) -> None:
+        """Nothing to release."""
 
     def _own_used(self) -> float:
         """CPU seconds loadlens used since the last call."""
@@ -163,18 +168,6 @@ class MachineWatch:
             used += total - self._own_cpu.get(process.pid, total)
             self._own_cpu[process.pid] = total
         return max(used, 0.0)
-
-    def _sample(self, t: int) -> None:
-        busy, total = _busy(psutil.cpu_times())
-        own = self._own_used()
-        d_busy, d_total = busy - self._host[0], total - self._host[1]
-        self._host = (busy, total)
-        if d_total <= 0:
-            return
-        host = 100 * d_busy / d_total
-        # The machine's CPU seconds in this window are d_total; ours are in the same unit.
-        others = max(host - 100 * own / d_total, 0.0)
-        self._report.seconds.append(MachineSecond(t, round(host, 1), round(others, 1)))
 
     def _walk(self, first: bool = False) -> None:
         """Add each other process's CPU since the last walk."""
@@ -195,3 +188,8 @@ class MachineWatch:
                 )
             usage.cpu_s += max(total - usage.last_total, 0.0)
             usage.last_total = total
+
+
+def watch_machine(own_pids: list[int]) -> MonitorSet:
+    """A MonitorSet of the generator's machine alone (start it at the run's t0)."""
+    return MonitorSet([MachineProbe(own_pids)])
