@@ -54,7 +54,7 @@ def test_a_second_is_merged_only_when_every_worker_reported_it() -> None:
     assert totals.status_codes == {"200": 5}
     assert totals.latency.mean == pytest.approx((10 + 20 + 30 + 40 + 10) / 5)
     assert totals.rps == 3.0
-    assert agg.cpu_by_worker == {0: [50.0, 50.0], 1: [51.0]}
+    assert [g.cpu_percent_by_worker for g in agg.generator] == [[50.0, 51.0], [50.0]]
 
 
 def test_recorder_puts_each_request_in_the_second_it_ended() -> None:

@@ -74,13 +74,20 @@ def test_a_late_loop_with_the_cpu_to_itself_is_the_generator() -> None:
     assert verdict.verdict == "generator-bound" and "no other process" in verdict.reasons[0]
 
 
+def test_workers_crowding_each_other_are_the_generator_not_contention() -> None:
+    """More workers than cores: they wait for a CPU, but behind one another."""
+    own = _seconds(loop_lag_ms=30.0, run_delay_ms=500.0, others_cpu_percent=3.0)
+    verdict = _judge(own, loop_lag_p99_ms=28.0)
+    assert verdict.verdict == "generator-bound", verdict.reasons
+
+
 def test_kernel_explained_lateness_counts_from_a_lower_limit() -> None:
     """7 ms of lag on sub-ms responses: jitter alone, but real when the worker waited."""
     assert _judge(_seconds(loop_lag_ms=7.0), loop_lag_p99_ms=7.0).verdict == "valid"
-    crowded = _seconds(loop_lag_ms=7.0, run_delay_ms=450.0)
+    crowded = _seconds(loop_lag_ms=7.0, run_delay_ms=450.0, others_cpu_percent=60.0)
     assert _judge(crowded, loop_lag_p99_ms=7.0).verdict == "contended"
     # ...but not below it: a worker that waited yet was barely late.
-    crowded = _seconds(loop_lag_ms=4.0, run_delay_ms=450.0)
+    crowded = _seconds(loop_lag_ms=4.0, run_delay_ms=450.0, others_cpu_percent=60.0)
     assert _judge(crowded, loop_lag_p99_ms=4.0).verdict == "valid"
 
 
@@ -96,7 +103,8 @@ def test_dropped_arrivals_are_the_generator_unless_the_machine_crowded_it() -> N
     dropped = _judge(open_model=True, dropped=12, max_users=5)
     assert dropped.verdict == "generator-bound" and "12 arrivals" in dropped.reasons[0]
     assert "raise --max-users" in dropped.reasons[0]
-    crowded = _seconds(loop_lag_ms=40.0, schedule_lag_ms=40.0, run_delay_ms=800.0)
+    crowded = _seconds(loop_lag_ms=40.0, schedule_lag_ms=40.0, run_delay_ms=800.0,
+                       others_cpu_percent=90.0)  # fmt: skip
     verdict = _judge(crowded, open_model=True, dropped=12, max_users=5, loop_lag_p99_ms=40.0)
     assert verdict.verdict == "contended"
     assert any("12 arrivals" in r for r in verdict.reasons)

@@ -44,6 +44,7 @@ ERROR_SHARE = 0.10  # lateness under this share of the median latency is never m
 WAIT_LIMIT_MS = 50.0  # ms per second a worker waited for a CPU: 5% of its time crowded out
 PREEMPTED_PER_S = 100  # without schedstat: involuntary switches per second, per worker
 OTHERS_BUSY = 50.0  # without schedstat: other processes' share of the machine, percent
+OTHERS_PRESENT = 10.0  # below this share of the machine, others cannot have crowded us
 UNREACHABLE_KINDS = frozenset(
     {"connect-refused", "connect-timeout", "connect-error", "read-timeout", "reset"}
 )
@@ -116,7 +117,9 @@ def _late(point: GeneratorPoint, open_model: bool, limit: float) -> bool:
 
 
 def _crowded(point: GeneratorPoint) -> bool:
-    """In this second a worker waited for a CPU that something else held."""
+    """In this second a worker waited for a CPU that another process held."""
+    if point.others_cpu_percent is not None and point.others_cpu_percent < OTHERS_PRESENT:
+        return False  # it waited behind loadlens's own processes: more workers than cores
     if point.run_delay_ms is not None:
         return point.run_delay_ms >= WAIT_LIMIT_MS
     workers = max(len(point.cpu_percent_by_worker), 1)

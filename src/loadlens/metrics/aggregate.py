@@ -135,7 +135,6 @@ class RunAggregator:
         self.generator: list[GeneratorPoint] = []
         self.iterations = 0
         self.dropped = 0
-        self.cpu_by_worker: dict[int, list[float]] = {w: [] for w in range(workers)}
         self.last_second_latency = LatencyHistogram()
 
     def add(self, snapshot: Snapshot) -> list[TimelinePoint]:
@@ -239,7 +238,6 @@ class RunAggregator:
             if snap.health.run_delay_ms is not None:
                 waited.append(round(snap.health.run_delay_ms, 2))
             preemptions += snap.health.preemptions
-            self.cpu_by_worker.setdefault(snap.worker, []).append(snap.health.cpu_percent)
             self.iterations += snap.iterations
             self.dropped += snap.dropped
             for error, n in snap.script_errors.items():
