@@ -100,7 +100,7 @@ def test_a_cpu_hog_on_the_generators_core_is_contended_and_named(
     reasons = " ".join(result["verdict_reasons"])
     assert any(f"pid {pid} used" in reasons for pid in pids), reasons
     assert "timing error was up to" in reasons and "taskset" in reasons
-    assert result["timing_error_ms"] > 5
+    assert result["timing_error_ms"] > 10
     finding = result["findings"][0]
     assert finding["id"] == "contended" and finding["severity"] == "critical"
     assert {c["pid"] for c in finding["data"]["contenders"][:2]} == set(pids), finding["data"]
@@ -117,7 +117,7 @@ def test_the_same_run_without_the_hogs_is_valid_with_a_small_timing_error(
                            prefix=("taskset", "-c", "1", "nice", "-n", "10"))  # fmt: skip
     result = check_result(run.result)
     assert run.returncode == 0 and result["verdict"] == "valid", run.describe()
-    assert result["timing_error_ms"] < 5 and result["findings"] == []
+    assert result["timing_error_ms"] < 10 and result["findings"] == []
 
 
 @needs_two_cores
@@ -193,7 +193,8 @@ def test_a_small_thread_pool_is_found_with_its_size(loadlens: LoadlensRunner) ->
     assert 4 * 0.7 <= data["concurrency"] <= 4 * 1.3, data
     assert 30 <= data["throughput_rps"] <= 45 and 95 <= data["service_ms"] <= 140, data
     assert data["in_flight"] >= 30 and data["target_cpu_percent"] < 20, data
-    assert "serves about 4 requests at a time while 32 wait" in finding["title"]
+    n = round(data["concurrency"])
+    assert f"serves about {n} requests at a time while 32 wait" in finding["title"]
     assert "pool" in finding["suggestion"]
     # The specific cause replaces the generic "waiting" finding.
     assert "target-waiting" not in [f["id"] for f in result["findings"]]

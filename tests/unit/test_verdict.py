@@ -81,14 +81,14 @@ def test_workers_crowding_each_other_are_the_generator_not_contention() -> None:
     assert verdict.verdict == "generator-bound", verdict.reasons
 
 
-def test_kernel_explained_lateness_counts_from_a_lower_limit() -> None:
-    """7 ms of lag on sub-ms responses: jitter alone, but real when the worker waited."""
-    assert _judge(_seconds(loop_lag_ms=7.0), loop_lag_p99_ms=7.0).verdict == "valid"
+def test_lateness_under_10_ms_is_never_material_whoever_caused_it() -> None:
+    """7 ms of lag on sub-ms responses, with the worker waiting for a CPU: stated, not
+    judged (below it, a loaded VM's normal jitter and a crowded core look the same)."""
     crowded = _seconds(loop_lag_ms=7.0, run_delay_ms=450.0, others_cpu_percent=60.0)
-    assert _judge(crowded, loop_lag_p99_ms=7.0).verdict == "contended"
-    # ...but not below it: a worker that waited yet was barely late.
-    crowded = _seconds(loop_lag_ms=4.0, run_delay_ms=450.0, others_cpu_percent=60.0)
-    assert _judge(crowded, loop_lag_p99_ms=4.0).verdict == "valid"
+    verdict = _judge(crowded, loop_lag_p99_ms=7.0, latency_p50_ms=0.1)
+    assert verdict.verdict == "valid" and verdict.timing_error_ms == 7.0
+    late = _seconds(loop_lag_ms=12.0, run_delay_ms=450.0, others_cpu_percent=60.0)
+    assert _judge(late, loop_lag_p99_ms=12.0, latency_p50_ms=0.1).verdict == "contended"
 
 
 def test_without_schedstat_preemptions_and_a_busy_machine_stand_in() -> None:

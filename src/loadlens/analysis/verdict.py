@@ -27,7 +27,6 @@ from loadlens.metrics.run_result import GeneratorPoint, VerdictKind
 
 __all__ = [
     "CPU_LIMIT",
-    "CROWDED_LAG_MS",
     "ERROR_SHARE",
     "LAG_LIMIT_MS",
     "WAIT_LIMIT_MS",
@@ -38,8 +37,7 @@ __all__ = [
 
 CPU_LIMIT = 90.0  # percent of one core, per worker
 CPU_SUSTAINED_S = 3  # consecutive seconds
-LAG_LIMIT_MS = 10.0  # unexplained lateness under this is a loop's normal jitter
-CROWDED_LAG_MS = 5.0  # ...but lateness the kernel explains (the worker waited) counts from here
+LAG_LIMIT_MS = 10.0  # lateness under this is never material, whatever its cause
 ERROR_SHARE = 0.10  # lateness under this share of the median latency is never material
 WAIT_LIMIT_MS = 50.0  # ms per second a worker waited for a CPU: 5% of its time crowded out
 PREEMPTED_PER_S = 100  # without schedstat: involuntary switches per second, per worker
@@ -153,15 +151,15 @@ def _unreachable(evidence: GeneratorEvidence) -> str | None:
     }[worst]
 
 
-def _sustained(late: list[GeneratorPoint], evidence: GeneratorEvidence, limit: float) -> bool:
-    """Lateness that is material: past `limit`, in two seconds (or every second of a shorter
-    run: one OS pause can be a short run's p99 on its own), and a real share of the median
-    latency (5 ms of lag on 800 ms responses is not a broken run)."""
+def _sustained(late: list[GeneratorPoint], evidence: GeneratorEvidence) -> bool:
+    """Lateness that is material: past the limit, in two seconds (or every second of a
+    shorter run: one OS pause can be a short run's p99 on its own), and a real share of the
+    median latency (5 ms of lag on 800 ms responses is not a broken run)."""
     error = evidence.timing_error_ms
     return (
         bool(late)
         and len(late) >= min(2, len(evidence.seconds))
-        and error > limit
+        and error > LAG_LIMIT_MS
         and error > ERROR_SHARE * evidence.latency_p50_ms
     )
 
@@ -184,13 +182,12 @@ def judge_generator(evidence: GeneratorEvidence) -> Verdict:
         return Verdict(VerdictKind.INCONCLUSIVE,
                        [f"the target was never reached: {unreachable}"], error)  # fmt: skip
     seconds, open_model = evidence.seconds, evidence.open_model
-    # Late seconds: lateness past the loop's normal jitter, or past a lower limit where the
-    # kernel says why (a worker waited for a CPU that other processes held).
-    late_alone = [p for p in seconds if _late(p, open_model, LAG_LIMIT_MS)]
-    crowded = [p for p in seconds if _crowded(p) and _late(p, open_model, CROWDED_LAG_MS)]
-    late = [p for p in seconds if p in late_alone or p in crowded]
-    crowded_out = _sustained(crowded, evidence, CROWDED_LAG_MS) and len(crowded) * 2 >= len(late)
-    material = crowded_out or _sustained(late_alone, evidence, LAG_LIMIT_MS)
+    # Late seconds, and those in which a worker waited for a CPU that others held: the
+    # kernel's account of why the loop was late.
+    late = [p for p in seconds if _late(p, open_model, LAG_LIMIT_MS)]
+    crowded = [p for p in late if _crowded(p)]
+    material = _sustained(late, evidence)
+    crowded_out = material and len(crowded) * 2 >= len(late)
     dropped = (
         f"{evidence.dropped} arrivals found every user busy (max users {evidence.max_users}) "
         "and were dropped: the percentiles do not cover them"
