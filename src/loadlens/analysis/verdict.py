@@ -110,8 +110,8 @@ def _busy_workers(seconds: list[GeneratorPoint]) -> list[str]:
     return reasons
 
 
-def _late(point: GeneratorPoint, open_model: bool, limit: float) -> bool:
-    return point.loop_lag_ms > limit or (open_model and point.schedule_lag_ms > limit)
+def _late(point: GeneratorPoint, open_model: bool) -> bool:
+    return point.loop_lag_ms > LAG_LIMIT_MS or (open_model and point.schedule_lag_ms > LAG_LIMIT_MS)
 
 
 def _crowded(point: GeneratorPoint) -> bool:
@@ -184,7 +184,7 @@ def judge_generator(evidence: GeneratorEvidence) -> Verdict:
     seconds, open_model = evidence.seconds, evidence.open_model
     # Late seconds, and those in which a worker waited for a CPU that others held: the
     # kernel's account of why the loop was late.
-    late = [p for p in seconds if _late(p, open_model, LAG_LIMIT_MS)]
+    late = [p for p in seconds if _late(p, open_model)]
     crowded = [p for p in late if _crowded(p)]
     material = _sustained(late, evidence)
     crowded_out = material and len(crowded) * 2 >= len(late)
