@@ -169,8 +169,9 @@ def test_big_body_is_streamed_not_buffered(
     assert totals["bytes_in"] >= 3 * 50 * MIB
     assert totals["bytes_in"] < 3 * 50 * MIB + 3 * 4096
     assert target_server.connections_opened == 1
-    # No process holds a whole body: peak RSS stays within half a body of the baseline.
-    assert rss.peak < baseline.peak + 25 * MIB, (
+    # No process holds a whole body: peak RSS stays under one body (50 MiB) above the
+    # baseline. (Read buffers and allocator slack have reached +36 MiB on a busy VM.)
+    assert rss.peak < baseline.peak + 45 * MIB, (
         f"peak RSS {rss.peak / MIB:.0f} MiB vs {baseline.peak / MIB:.0f} MiB baseline"
     )
 

@@ -131,8 +131,11 @@ def test_a_single_worker_flat_out_against_a_fast_server_is_generator_bound(
                            prefix=("taskset", "-c", "1"))  # fmt: skip
     result = check_result(run.result)
     assert run.returncode == 98 and result["verdict"] == "generator-bound", run.describe()
-    assert "worker 0 used >= 90% of a core" in result["verdict_reasons"][0]
-    assert not any("other processes" in r for r in result["verdict_reasons"])
+    # Its own CPU, or (on a VM whose steal slows the worker below 90%) its own late loop
+    # with nobody crowding it: loadlens's limit either way, never others'.
+    reason = result["verdict_reasons"][0]
+    assert "worker 0 used >= 90% of a core" in reason or "no other process" in reason, reason
+    assert not any("other processes also" in r for r in result["verdict_reasons"])
     assert [f["id"] for f in result["findings"]] == ["generator-bound"]
 
 
