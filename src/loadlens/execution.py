@@ -25,16 +25,22 @@ def execute(
     monitors: MonitorSet | None = None,
 ) -> RunResult:
     """Run the scenario, with the live view when a person is watching a terminal."""
+    from loadlens.analysis.result_builder import build_result
     from loadlens.engine.coordinator import Coordinator, planned_duration
 
+    scripted = None
+    if scenario.script is not None:
+        from loadlens.scripting.script_runner import plan_script
+
+        scripted = plan_script
     # Workers fork before the live view starts its refresh thread.
-    with Coordinator(scenario, workers, monitors) as coordinator:
+    with Coordinator(scenario, workers, monitors, scripted) as coordinator:
         if quiet or not console.is_terminal:
-            return coordinator.run()
+            return build_result(scenario, coordinator.run())
         from loadlens.reporting.live_view import LiveView
 
         with LiveView(console, planned_duration(scenario)) as view:
-            return coordinator.run(view.update)
+            return build_result(scenario, coordinator.run(view.update))
 
 
 def store(result: RunResult, db: str | None) -> str | None:

@@ -7,8 +7,10 @@ from array import array
 import pytest
 
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
+from loadlens.metrics.counts import Counts
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.recorder import IntervalRecorder
+from loadlens.metrics.request_result import ErrorKind, RequestResult
 from loadlens.metrics.snapshot import EndpointSnapshot, HealthSample, Snapshot
 
 S = 1_000_000_000
@@ -18,11 +20,13 @@ def _snapshot(worker: int, second: int, latencies_ms: list[float], errors: int =
     h = LatencyHistogram()
     h.record_many(array("q", [int(ms * 1e6) for ms in latencies_ms]))
     ep = EndpointSnapshot(
-        requests=len(latencies_ms) + errors,
-        failures=errors,
-        bytes_in=100 * len(latencies_ms),
-        status_codes={200: len(latencies_ms)},
-        errors={"reset": errors} if errors else {},
+        Counts(
+            requests=len(latencies_ms) + errors,
+            failures=errors,
+            bytes_in=100 * len(latencies_ms),
+            status_codes={200: len(latencies_ms)},
+            errors={"reset": errors} if errors else {},
+        ),
         latency=h.to_data(),
         service_time=h.to_data(),
     )
@@ -59,20 +63,22 @@ def test_a_second_is_merged_only_when_every_worker_reported_it() -> None:
 
 def test_recorder_puts_each_request_in_the_second_it_ended() -> None:
     rec = IntervalRecorder(endpoints=1, t0_ns=0, gauges=lambda: (3, 1))
-    rec.record(0, 200, 100, 5, 5, 10, 10, None, True)
-    rec.record(0, 500, S + 1, 7, 7, 10, 10, "http-5xx", True)
-    rec.record(0, 0, 3 * S + 5, 9, 9, 0, 10, "reset", False)
-    rec.record(0, 0, 3 * S + 6, 10, 10, 0, 10, "read-timeout", True)
+    rec.add(RequestResult(0, 200, None, 95, 95, 100, 10, 10))
+    rec.add(RequestResult(0, 500, ErrorKind.HTTP_5XX, S - 6, S - 6, S + 1, 10, 10))
+    rec.add(RequestResult(0, 0, ErrorKind.RESET, 3 * S - 4, 3 * S - 4, 3 * S + 5, 0, 10,
+                          timed=False))  # fmt: skip
+    rec.add(RequestResult(0, 0, ErrorKind.READ_TIMEOUT, 3 * S - 4, 3 * S - 4, 3 * S + 6, 0, 10))
     rec.close()
     seconds = rec.drain()
     assert [s for s, *_ in seconds] == [0, 1, 2, 3]
-    counts = [eps[0].requests for _, eps, *_ in seconds]
+    counts = [eps[0].counts.requests for _, eps, *_ in seconds]
     assert counts == [1, 1, 0, 2]
-    last = seconds[3][1][0]
+    last = seconds[3][1][0].counts
     assert last.errors == {"reset": 1, "read-timeout": 1}
     assert last.status_codes == {}
     # A reset has no latency; a timeout is timed (at least that long).
-    assert last.latency is not None and last.latency.count == 1
+    latency = seconds[3][1][0].latency
+    assert latency is not None and latency.count == 1
     assert seconds[0][3] == (3, 1)
 
 
@@ -98,3 +104,20 @@ def test_named_endpoints_and_checks_merge_by_name_whatever_each_worker_numbered_
     ]
     assert agg.totals(1.0).checks_passed == 10 and agg.totals(1.0).checks_failed == 6
     assert agg.script_errors == {"f.py:3: KeyError: 'x'": 2}
+
+
+def test_service_time_leaves_out_a_late_start_and_latency_keeps_it() -> None:
+    # An open model: the second request started 4 ms after its intended time.
+    ms = 1_000_000
+    rec = IntervalRecorder(endpoints=1, t0_ns=0)
+    rec.add(RequestResult(0, 200, None, 0, 0, 10 * ms))
+    rec.add(RequestResult(0, 200, None, 20 * ms, 24 * ms, 34 * ms))
+    rec.add(RequestResult(0, 200, None, 40 * ms, 40 * ms, 45 * ms))
+    rec.close()
+    [(_, [part], *_)] = rec.drain()
+    assert part.latency is not None and part.service_time is not None
+    assert (part.latency.sum_ns, part.latency.max_ns) == (10 * ms + 14 * ms + 5 * ms, 14 * ms)
+    assert (part.service_time.sum_ns, part.service_time.max_ns) == (
+        10 * ms + 10 * ms + 5 * ms,
+        10 * ms,
+    )

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from loadlens.engine.health import RunQueueMeter
-from loadlens.engine.machine_watch import MachineProbe, MachineReport, watch_machine
+from loadlens.engine.machine_watch import MachineProbe, watch_machine
+from loadlens.metrics.run_outcome import MachineReport
 
 HOG = "import time\nend = time.monotonic() + 20\nwhile time.monotonic() < end: pass\n"
 

@@ -43,7 +43,7 @@ def test_plain_chains_skip_jsonpath_ng() -> None:
 
 
 class _Conn:
-    """Stands in for HttpConnection: the capture reports message completion to it."""
+    """Counts what the capture reports: the completions a connection would act on."""
 
     def __init__(self) -> None:
         self.completed = 0
@@ -59,7 +59,7 @@ class _Conn:
 def _capture(*chunks: bytes, keep_body: bool = True) -> tuple[ResponseCapture, _Conn]:
     capture = ResponseCapture(keep_body=keep_body)
     conn = _Conn()
-    capture.reset(conn, head=False)  # type: ignore[arg-type]
+    capture.reset(conn.on_message_complete, conn.head_complete, head=False)
     parser = httptools.HttpResponseParser(capture)
     for chunk in chunks:
         if not capture.head_done:

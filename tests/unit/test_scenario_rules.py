@@ -147,8 +147,8 @@ flows:
     assert scenario.data[0].rows == ({"name": "ada", "pass": "x"},)
     assert scenario.data[0].on_exhausted == "stop"
     flows, on_start = prepare_flows(scenario, resolve=False)
-    assert on_start is not None and flows[0].steps[0].endpoint.rules is not None
-    payload = flows[0].steps[1].endpoint.render
+    assert on_start is not None and flows[0].steps[0].request.rules is not None
+    payload = flows[0].steps[1].request.render
     assert payload is not None
     rendered = payload({"users.name": "ada", "first": "7", "token": "t"})
     assert b"GET /items/7 HTTP/1.1\r\n" in rendered

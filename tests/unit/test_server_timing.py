@@ -7,6 +7,7 @@ from array import array
 import pytest
 
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
+from loadlens.metrics.counts import Counts
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.recorder import TIMING_WATCH, IntervalRecorder
 from loadlens.metrics.server_timing import MAX_COMPONENTS, parse_server_timing
@@ -65,9 +66,9 @@ def test_metrics_are_summed_per_endpoint_and_capped_in_number() -> None:
     recorder.record_server_timing(1, HEAD % (b"Server-Timing: " + many + b"\r\n"))
     recorder.close()
     ((_, endpoints, _, _, _),) = recorder.drain()
-    timing = endpoints[1].server_timing
-    assert timing["db"] == (2, 40.0, 30.0) and timing["app"] == (2, 2.0, 1.0)
-    assert len(timing) == MAX_COMPONENTS and endpoints[0].server_timing == {}
+    timing = endpoints[1].counts.server_timing
+    assert timing["db"] == [2, 40.0, 30.0] and timing["app"] == [2, 2.0, 1.0]
+    assert len(timing) == MAX_COMPONENTS and endpoints[0].counts.server_timing == {}
 
 
 def test_interim_responses_are_skipped_and_odd_numbers_refused() -> None:
@@ -82,14 +83,14 @@ def test_a_name_repeated_in_one_response_counts_once() -> None:
     recorder.record_server_timing(0, HEAD % b"Server-Timing: db;dur=5, db;dur=7, app;dur=1\r\n")
     recorder.close()
     ((_, endpoints, _, _, _),) = recorder.drain()
-    assert endpoints[0].server_timing["db"] == (1, 12.0, 12.0)
+    assert endpoints[0].counts.server_timing["db"] == [1, 12.0, 12.0]
 
 
 def test_the_share_is_of_every_response_s_service_time() -> None:
     """A metric only cache misses report is a small part of the endpoint's time."""
     service = LatencyHistogram()
     service.record_many(array("q", [5_000_000] * 19 + [45_000_000]))
-    part = EndpointSnapshot(requests=20, server_timing={"db": (1, 40.0, 40.0)},
+    part = EndpointSnapshot(Counts(requests=20, server_timing={"db": [1, 40.0, 40.0]}),
                             service_time=service.to_data())  # fmt: skip
     aggregator = RunAggregator([EndpointInfo("e", "GET", "http://x/")], workers=1)
     aggregator.add(Snapshot(worker=0, second=0, endpoints=[part]))

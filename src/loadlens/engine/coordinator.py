@@ -9,7 +9,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -17,18 +16,20 @@ from types import FrameType, TracebackType
 from typing import cast
 
 from loadlens.engine.capacity_judge import CapacityJudge
-from loadlens.engine.machine_watch import MachineProbe, MachineReport, watch_machine
-from loadlens.engine.result_builder import RunOutcome, build_result
+from loadlens.engine.machine_watch import MachineProbe, watch_machine
+from loadlens.engine.run_context import ScriptFactory
 from loadlens.engine.worker import Ready, Start, Stop, WorkerDone, worker_process
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
-from loadlens.metrics.run_result import RunResult, RunStatus, TimelinePoint, Totals
+from loadlens.metrics.live_status import LiveStatus
+from loadlens.metrics.run_outcome import MachineReport, RunOutcome
+from loadlens.metrics.run_result import RunStatus, TimelinePoint, Totals
 from loadlens.metrics.snapshot import Snapshot
 from loadlens.metrics.thresholds import parse_threshold
 from loadlens.monitoring.monitor_set import MonitorSet
 from loadlens.scenario.load import Capacity
 from loadlens.scenario.model import Scenario
 
-__all__ = ["Coordinator", "InterruptedBeforeStart", "LiveStatus", "run_scenario"]
+__all__ = ["Coordinator", "InterruptedBeforeStart"]
 
 _START_DELAY_S = 0.02  # workers are ready; give the start message time to reach them
 _READY_TIMEOUT_S = 30.0
@@ -37,21 +38,6 @@ _WATCHDOG_SLACK_S = 30.0
 
 class InterruptedBeforeStart(Exception):
     """Ctrl-C came before the workers started: nothing was measured."""
-
-
-@dataclass(frozen=True, slots=True)
-class LiveStatus:
-    """What the live view shows after each merged second."""
-
-    elapsed: float
-    planned: float
-    second: TimelinePoint
-    requests: int
-    failures: int
-    cpu_percent: float
-    p50: float
-    p95: float
-    p99: float
 
 
 class _Interrupts:
@@ -101,9 +87,14 @@ class Coordinator:
     """
 
     def __init__(
-        self, scenario: Scenario, workers: int | None = None, monitors: MonitorSet | None = None
+        self,
+        scenario: Scenario,
+        workers: int | None = None,
+        monitors: MonitorSet | None = None,
+        scripted: ScriptFactory | None = None,
     ) -> None:
         self.scenario = scenario
+        self._scripted = scripted  # a Python scenario's iterations, built in each worker
         self._monitors = monitors
         self.workers = workers or default_workers(scenario)
         self.thresholds = [parse_threshold(t) for t in scenario.thresholds]
@@ -112,7 +103,9 @@ class Coordinator:
             self.workers,
             scenario.checks,
         )
-        self.outcome = RunOutcome(workers=self.workers)
+        self.outcome = RunOutcome(
+            workers=self.workers, aggregator=self.aggregator, thresholds=self.thresholds
+        )
         load = scenario.load
         self._capacity = CapacityJudge(load) if isinstance(load, Capacity) else None
         self._interrupts = _Interrupts()
@@ -143,14 +136,15 @@ class Coordinator:
         self._interrupts.install()
         scenario_json = self.scenario.model_dump_json()
         # Freeze everything alive now, right before forking (as the gc docs advise): the
-        # workers' collector never walks it, and its pages stay shared, not copied.
-        gc.collect()
+        # workers' collector never walks it, and its pages stay shared, not copied. (No
+        # collection first: a full one over the imports costs ~60 ms of start-up, for
+        # the little garbage start-up leaves.)
         gc.freeze()
         for index in range(self.workers):
             parent, child = context.Pipe()
             process = context.Process(
                 target=worker_process,
-                args=(child, index, self.workers, scenario_json),
+                args=(child, index, self.workers, scenario_json, self._scripted),
                 name=f"loadlens-worker-{index}",
                 daemon=True,
             )
@@ -160,8 +154,8 @@ class Coordinator:
             self._processes.append(process)
         gc.unfreeze()
 
-    def run(self, on_second: Callable[[LiveStatus], None] | None = None) -> RunResult:
-        """Start the load, merge every second until the workers finish, build the result."""
+    def run(self, on_second: Callable[[LiveStatus], None] | None = None) -> RunOutcome:
+        """Start the load, merge every second until the workers finish; what was measured."""
         self._on_second = on_second
         started = False
         machine: MonitorSet | None = None
@@ -193,7 +187,7 @@ class Coordinator:
         # The run lasts until its last iteration ended, not until processes exited.
         ended_ns = self._last_end_ns or time.monotonic_ns()
         self.outcome.duration_s = (ended_ns - self._t0_ns) / 1e9
-        return build_result(self.scenario, self.aggregator, self.thresholds, self.outcome)
+        return self.outcome
 
     def _reap(self, *, force: bool) -> None:
         if force:
@@ -335,14 +329,3 @@ class Coordinator:
             )
             # The search is over, not cut short: in-flight requests finish and count.
             self._stop_all(pipes, "capacity found", interrupt=False)
-
-
-def run_scenario(
-    scenario: Scenario,
-    *,
-    workers: int | None = None,
-    on_second: Callable[[LiveStatus], None] | None = None,
-) -> RunResult:
-    """Run the scenario on `workers` processes and return what was measured."""
-    with Coordinator(scenario, workers) as coordinator:
-        return coordinator.run(on_second)

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import httptools
 
 from loadlens.engine.request_errors import (
-    ErrorKind,
     RequestFailed,
     classify_connect_error,
     classify_lost_connection,
 )
 from loadlens.engine.response_capture import ResponseCapture
 from loadlens.engine.response_framing import ends_at_close
+from loadlens.metrics.request_result import ErrorKind
 
 __all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
 
@@ -47,7 +47,6 @@ class HttpConnection(asyncio.Protocol):
         "_plain_parser",
         "_reset_parser",
         "_status",
-        "_timeout",
         "_timer",
         "_timer_at",
         "_transport",
@@ -59,9 +58,8 @@ class HttpConnection(asyncio.Protocol):
         "requests_sent",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float = 10.0) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._timeout = timeout
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._transport: asyncio.Transport | None = None
@@ -162,12 +160,13 @@ class HttpConnection(asyncio.Protocol):
         payload: bytes,
         head: bool,
         on_response: ResponseCallback,
-        timeout: float | None = None,
+        timeout: float,
         capture: ResponseCapture | None = None,
     ) -> None:
         """Write one request; `on_response` is called once, when it ends either way.
 
-        With `capture`, the response's headers (and body) are kept there for the caller.
+        `timeout`: seconds for the whole response. With `capture`, the response's headers
+        (and body) are kept there for the caller.
         """
         self._on_response = on_response
         self._status = 0
@@ -181,7 +180,7 @@ class HttpConnection(asyncio.Protocol):
             return
         self._capture = capture
         if capture is not None:
-            capture.reset(self, head)
+            capture.reset(self.on_message_complete, self.head_complete, head)
         if capture is not None and capture.keep_body:
             if head:
                 self._parser = httptools.HttpResponseParser(capture)  # ends at its headers
@@ -202,7 +201,7 @@ class HttpConnection(asyncio.Protocol):
         # One lazily re-armed timer per connection instead of a timer per request: sending
         # only moves the deadline; the timer, when it fires, re-arms for the newest one.
         loop = self._loop
-        self.deadline = deadline = loop.time() + (timeout or self._timeout)
+        self.deadline = deadline = loop.time() + timeout
         if self._timer is None or deadline < self._timer_at:
             # (A shorter timeout than the armed one needs an earlier timer.)
             self._cancel_timer()
@@ -276,7 +275,6 @@ async def open_connection(
     ssl_context: ssl.SSLContext | None,
     server_hostname: str | None,
     timeout: float,
-    request_timeout: float,
 ) -> HttpConnection:
     """Connect (and handshake TLS) within `timeout`, trying each address in turn."""
     failure: RequestFailed | None = None
@@ -284,7 +282,7 @@ async def open_connection(
         try:
             async with asyncio.timeout(timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: HttpConnection(loop, request_timeout),
+                    lambda: HttpConnection(loop),
                     address,
                     port,
                     ssl=ssl_context,

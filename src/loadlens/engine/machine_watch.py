@@ -12,51 +12,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 from loadlens.monitoring.monitor_set import MonitorSet
 
-__all__ = ["CONTENDERS", "MachineProbe", "MachineReport", "MachineSecond", "watch_machine"]
+__all__ = ["CONTENDERS", "MachineProbe", "watch_machine"]
 
 CONTENDERS = 5  # other processes named, busiest first
 WALK_EVERY_S = 5  # seconds between walks of the process table (~4 ms each at 60 processes)
 _INTERPRETERS = ("python", "node", "java", "ruby", "perl", "php", "bash", "sh")
-
-
-@dataclass(frozen=True, slots=True)
-class MachineSecond:
-    """Second `t` of the run: the machine's CPU use and other processes' share, in percent
-    of the whole machine (all cores)."""
-
-    t: int
-    host_cpu_percent: float
-    others_cpu_percent: float
-
-
-@dataclass
-class MachineReport:
-    """What the probe saw over the run."""
-
-    seconds: list[MachineSecond] = field(default_factory=list)
-    contenders: list[dict[str, Any]] = field(default_factory=list)  # name, pid, cpu_percent
-    steal_percent: float = 0.0  # of one core: CPU the hypervisor gave other machines
-    cpu_ms: float = 0.0  # what watching cost loadlens
-
-    @classmethod
-    def from_monitor(cls, monitor: dict[str, Any]) -> MachineReport:
-        """From `MonitorSet.results()`'s entry for a MachineProbe."""
-        summary = monitor.get("summary") or {}
-        return cls(
-            seconds=[MachineSecond(int(p["t"]), float(p["host_cpu_percent"]),
-                                   float(p["others_cpu_percent"]))
-                     for p in monitor.get("timeline", [])],
-            contenders=list(summary.get("contenders", [])),
-            steal_percent=float(summary.get("steal_percent", 0.0)),
-            cpu_ms=float(monitor.get("cpu_ms", 0.0)),
-        )  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -17,9 +17,9 @@ from loadlens.scenario.model import Flow, RequestSpec, Scenario
 from loadlens.scenario.templating import Template, TemplateError, compile_template, has_template
 
 __all__ = [
-    "Endpoint",
     "PrepareError",
     "PreparedFlow",
+    "PreparedRequest",
     "PreparedStep",
     "encode_request",
     "known_variables",
@@ -34,7 +34,7 @@ class PrepareError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class PreparedRequest:
     """A request ready to send: where to connect and the exact bytes to write."""
 
     index: int
@@ -48,7 +48,7 @@ class Endpoint:
     tls: bool
     payload: bytes
     is_head: bool
-    timeout: float | None  # this request's own timeout; None: the scenario's
+    timeout: float  # seconds for the whole response (the step's own, else the scenario's)
     render: Callable[[MutableMapping[str, Any]], bytes] | None  # templated: bytes per request
     rules: StepRules | None = None  # checks and extraction on the response
     # Copied from `rules`, read per request: keep the response's head, and its body.
@@ -205,10 +205,11 @@ def _renderer(
 def prepare(
     specs: tuple[RequestSpec, ...],
     *,
+    timeout: float,
     resolve: bool = True,
     known: Iterable[str] = (),
     check_index: dict[str, int] | None = None,
-) -> list[Endpoint]:
+) -> list[PreparedRequest]:
     """Encode each request and resolve its host once (DNS per request would be measured).
 
     Requests sharing a name share a stats index (the first such request's position among
@@ -251,7 +252,7 @@ def prepare(
             else None
         )
         endpoints.append(
-            Endpoint(
+            PreparedRequest(
                 index=index,
                 origin=origin,
                 name=spec.name,
@@ -263,7 +264,7 @@ def prepare(
                 tls=tls,
                 payload=payload,
                 is_head=spec.method == "HEAD",
-                timeout=spec.timeout,
+                timeout=spec.timeout or timeout,
                 render=render,
                 rules=rules,
                 reads_response=rules is not None and rules.reads_response,
@@ -286,7 +287,7 @@ def make_ssl_context(insecure: bool) -> ssl.SSLContext:
 class PreparedStep:
     """A flow step ready to run: its request and the pause after it (low, high seconds)."""
 
-    endpoint: Endpoint
+    request: PreparedRequest
     think: tuple[float, float] | None
 
 
@@ -323,6 +324,7 @@ def prepare_flows(
     endpoints = iter(
         prepare(
             scenario.requests,
+            timeout=scenario.timeout,
             resolve=resolve,
             known=known_variables(scenario),
             check_index={name: i for i, name in enumerate(scenario.checks)},

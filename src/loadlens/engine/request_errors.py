@@ -1,28 +1,13 @@
-"""How a request can fail, under names that appear in results and thresholds."""
+"""How a request fails without a response, sorted into the ErrorKind it is counted as."""
 
 from __future__ import annotations
 
 import errno
 import ssl
-from enum import StrEnum
 
-__all__ = ["ErrorKind", "RequestFailed", "classify_connect_error", "classify_lost_connection"]
+from loadlens.metrics.request_result import ErrorKind
 
-
-class ErrorKind(StrEnum):
-    """The kinds failed requests are counted under (stable: they appear in results)."""
-
-    CONNECT_REFUSED = "connect-refused"
-    CONNECT_TIMEOUT = "connect-timeout"
-    CONNECT_ERROR = "connect-error"
-    READ_TIMEOUT = "read-timeout"
-    RESET = "reset"
-    PROTOCOL = "protocol"
-    TLS = "tls"
-    HTTP_4XX = "http-4xx"
-    HTTP_5XX = "http-5xx"
-    CHECK_FAILED = "check-failed"  # a response the scenario's checks did not accept
-    EXTRACT_FAILED = "extract-failed"  # a value the scenario extracts was not in it
+__all__ = ["RequestFailed", "classify_connect_error", "classify_lost_connection"]
 
 
 class RequestFailed(Exception):

@@ -10,12 +10,10 @@ split out of it only when a check, an extraction or the cookie jar asks.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:
-    from loadlens.engine.http_connection import HttpConnection
 
 __all__ = ["MAX_CAPTURED_BODY", "ResponseCapture"]
 
@@ -34,10 +32,11 @@ class ResponseCapture:
 
     __slots__ = (
         "_body",
-        "_conn",
         "_head",
         "_headers",
         "_json",
+        "_on_complete",
+        "_on_head_complete",
         "head_done",
         "keep_body",
         "raw_head",
@@ -50,14 +49,22 @@ class ResponseCapture:
         self.head_done = False
         self._headers: list[tuple[bytes, bytes]] | None = None
         self._body: list[bytes] = []
-        self._conn: HttpConnection | None = None
+        self._on_complete: Callable[[], bool] | None = None
+        self._on_head_complete: Callable[[], None] | None = None
         self._head = False
         self._json: Any = _NOT_PARSED
         self.truncated = False
 
-    def reset(self, conn: HttpConnection, head: bool) -> None:
-        """Start collecting a new response on `conn`."""
-        self._conn = conn
+    def reset(
+        self, on_complete: Callable[[], bool], on_head_complete: Callable[[], None], head: bool
+    ) -> None:
+        """Start collecting a new response; tell the connection when it is complete.
+
+        `on_complete()` is the connection's own llhttp callback (False: an interim 1xx);
+        `on_head_complete()` ends a response to HEAD, which has no body.
+        """
+        self._on_complete = on_complete
+        self._on_head_complete = on_head_complete
         self._head = head
         self.raw_head = b""
         self.head_done = False
@@ -82,8 +89,8 @@ class ResponseCapture:
     # -- llhttp callbacks ---------------------------------------------------------------
     def on_headers_complete(self) -> None:
         """A response to HEAD ends here."""
-        if self._head and self._conn is not None:
-            self._conn.head_complete()
+        if self._head and self._on_head_complete is not None:
+            self._on_head_complete()
 
     def on_body(self, chunk: bytes) -> None:
         """Keep body bytes, up to MAX_CAPTURED_BODY."""
@@ -96,9 +103,9 @@ class ResponseCapture:
 
     def on_message_complete(self) -> bool | None:
         """The response is complete (interim 1xx responses are not)."""
-        if self._conn is None:
+        if self._on_complete is None:
             return None
-        return self._conn.on_message_complete()
+        return self._on_complete()
 
     # -- what checks, extraction and the cookie jar read --------------------------------
     @property

@@ -3,24 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 from typing import Protocol
 
 from loadlens.engine.clock import Clock
 from loadlens.engine.data_feeder import DataExhausted
-from loadlens.engine.virtual_user import UserSettings, VirtualUser
+from loadlens.engine.virtual_user import UserCommons, VirtualUser
+from loadlens.metrics.recorder import IntervalRecorder
+from loadlens.scenario.model import Scenario
 
-__all__ = ["ClosedUser", "RunContext", "ScriptedIterations"]
+__all__ = ["ClosedUser", "RunContext", "ScriptFactory", "ScriptedIterations"]
 
 
 class ScriptedIterations(Protocol):
-    """Iterations written as Python coroutines (a Python scenario), not as flows of steps."""
+    """Iterations written as Python coroutines (a Python scenario), not as flows of steps.
+
+    The engine knows nothing of how they are written: a factory given to the coordinator
+    builds one per worker, after the fork. It names the endpoints and checks it records
+    (in the order the worker met them: the coordinator matches them across workers by
+    name) and counts the exceptions its iterations raised.
+    """
+
+    endpoint_names: list[tuple[str, str, str]]  # (name, method, url) by recorder index
+    check_names: list[str]  # by recorder index
 
     async def iteration(self, user: VirtualUser, intended_ns: int | None) -> None:
         """Run one iteration of `user`."""
 
     def forget(self, user: VirtualUser) -> None:
         """`user` is gone."""
+
+    def take_errors(self) -> dict[str, int]:
+        """Exceptions raised since the last call, counted by kind."""
+
+
+ScriptFactory = Callable[[Scenario, IntervalRecorder, int, int], ScriptedIterations]
+"""Builds a worker's scripted iterations: (scenario, recorder, worker index, worker count)."""
 
 
 class ClosedUser:
@@ -44,7 +63,7 @@ class RunContext:
         clock: Clock,
         worker_index: int,
         worker_count: int,
-        settings: UserSettings,
+        commons: UserCommons,
         tasks: asyncio.TaskGroup,
         max_users: int | None,
         script: ScriptedIterations | None = None,
@@ -53,22 +72,22 @@ class RunContext:
         self._script = script
         self.worker_index = worker_index
         self.worker_count = worker_count
-        self._settings = settings
+        self._commons = commons
         self._tasks = tasks
         self._max_users = max_users
         self._idle: list[VirtualUser] = []
         self._open_users = 0
         self._running: set[asyncio.Task[None]] = set()
         self._busy: set[VirtualUser] = set()  # open-model users mid-arrival (no task)
-        flows = settings.flows
+        flows = commons.flows
         # One flow of one request, no pauses, no data rows to hand out: iterations run as
         # bare callback chains.
         self._single_request = (
-            flows[0].steps[0].endpoint
+            flows[0].steps[0].request
             if len(flows) == 1
             and flows[0].is_single_request
-            and not settings.feeders
-            and settings.on_start is None
+            and not commons.feeders
+            and commons.on_start is None
             else None
         )  # (a Python scenario has no flows: None)
         self.data_exhausted = asyncio.Event()  # a feeder said stop: the worker ends its run
@@ -89,7 +108,7 @@ class RunContext:
         return handle
 
     async def _loop_user(self, handle: ClosedUser, iterations: int | None) -> None:
-        user = VirtualUser(self._settings)
+        user = VirtualUser(self._commons)
         self.users += 1
         try:
             if self._script is not None:
@@ -109,14 +128,12 @@ class RunContext:
         """Iterations back to back, each started from the last one's end, as callbacks."""
         if self.stopping or handle.retired:
             return
-        endpoint = self._single_request
-        finished: asyncio.Future[None] = self._settings.loop.create_future()
+        request = self._single_request
+        finished: asyncio.Future[None] = self._commons.loop.create_future()
+        last = -1 if iterations is None else max(iterations, 1)
         done = 0
 
         def start() -> None:
-            if endpoint is not None:
-                user.exchange(endpoint, None, next_iteration)
-                return
             try:
                 user.start_iteration(None, True, next_iteration)
             except DataExhausted as e:
@@ -128,13 +145,18 @@ class RunContext:
             nonlocal done
             done += 1
             self.iterations += 1
-            if self.stopping or handle.retired or (iterations is not None and done >= iterations):
+            if self.stopping or handle.retired or done == last:
                 if not finished.done():
                     finished.set_result(None)
+            elif request is not None:
+                user.exchange(request, None, next_iteration)  # the hot path: one request
             else:
                 start()
 
-        start()
+        if request is not None:
+            user.exchange(request, None, next_iteration)
+        else:
+            start()
         await finished
 
     async def _script_iterations(
@@ -161,7 +183,7 @@ class RunContext:
         if self._idle:
             user = self._idle.pop()
         elif self._max_users is None or self._open_users < self._max_users:
-            user = VirtualUser(self._settings)
+            user = VirtualUser(self._commons)
             self._open_users += 1
             self.users += 1
         else:
@@ -232,7 +254,7 @@ class RunContext:
     @property
     def in_flight(self) -> int:
         """Requests sent and not yet answered."""
-        return self._settings.in_flight
+        return self._commons.in_flight
 
     async def wait_users(self, until: float) -> None:
         """Wait for every user task to end, or run time `until`."""

@@ -10,8 +10,6 @@ import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -21,15 +19,12 @@ from loadlens.engine.executors import EXECUTORS, OPEN_MODELS
 from loadlens.engine.executors.base import ExecutorContext, share
 from loadlens.engine.health import CpuMeter, LoopLagProbe, RunQueueMeter
 from loadlens.engine.prepared_request import make_ssl_context, prepare_flows
-from loadlens.engine.run_context import RunContext
-from loadlens.engine.virtual_user import UserSettings
+from loadlens.engine.run_context import RunContext, ScriptedIterations, ScriptFactory
+from loadlens.engine.virtual_user import UserCommons
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.recorder import IntervalRecorder
 from loadlens.metrics.snapshot import HealthSample, Snapshot
 from loadlens.scenario.model import LoadSpec, Scenario
-
-if TYPE_CHECKING:
-    from loadlens.scripting.script_runner import ScriptPlan
 
 __all__ = ["Ready", "Start", "Stop", "WorkerDone", "raise_open_file_limit", "worker_process"]
 
@@ -76,14 +71,23 @@ def raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def worker_process(conn: Connection, index: int, count: int, scenario_json: str) -> None:
-    """Process entry point: run the worker's loop until the coordinator's plan is done."""
+def worker_process(
+    conn: Connection,
+    index: int,
+    count: int,
+    scenario_json: str,
+    scripted: ScriptFactory | None = None,
+) -> None:
+    """Process entry point: run the worker's loop until the coordinator's plan is done.
+
+    `scripted` builds a Python scenario's iterations (the engine does not know how).
+    """
     # Ctrl-C reaches the whole process group; only the coordinator decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_open_file_limit()
     scenario = Scenario.model_validate_json(scenario_json)
     try:
-        uvloop.run(_Worker(conn, index, count, scenario).run())
+        uvloop.run(_Worker(conn, index, count, scenario, scripted).run())
     except Exception as e:  # reported, so the coordinator can tell the user
         with contextlib.suppress(OSError):
             conn.send(WorkerDone(index, 0, 0, error=f"{type(e).__name__}: {e}"))
@@ -95,7 +99,14 @@ async def _drive(load: LoadSpec, ctx: ExecutorContext) -> None:
 
 
 class _Worker:
-    def __init__(self, conn: Connection, index: int, count: int, scenario: Scenario) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        index: int,
+        count: int,
+        scenario: Scenario,
+        scripted: ScriptFactory | None,
+    ) -> None:
         self.conn = conn
         self.index = index
         self.count = count
@@ -104,7 +115,8 @@ class _Worker:
         self.cut_short = asyncio.Event()  # set by an interrupting Stop, even mid-drain
         self.cpu = CpuMeter()
         self.run_queue = RunQueueMeter()
-        self.script: ScriptPlan | None = None
+        self._scripted = scripted
+        self.script: ScriptedIterations | None = None
 
     def _on_control(self) -> None:
         try:
@@ -121,7 +133,7 @@ class _Worker:
         flows, on_start = prepare_flows(scenario)
         # (A Python scenario's URLs are only known as it runs.)
         tls = scenario.script is not None or any(
-            step.endpoint.tls for flow in [*flows, *([on_start] if on_start else [])]
+            step.request.tls for flow in [*flows, *([on_start] if on_start else [])]
             for step in flow.steps
         )  # fmt: skip
         ssl_context = make_ssl_context(scenario.insecure) if tls else None
@@ -140,12 +152,11 @@ class _Worker:
         recorder = IntervalRecorder(
             len(scenario.endpoints), start.t0_ns, checks=len(scenario.checks)
         )
-        settings = UserSettings(
+        commons = UserCommons(
             loop,
             flows,
             recorder,
             ssl_context,
-            scenario.timeout,
             scenario.connect_timeout,
             dict(scenario.variables),
             cookies=scenario.cookies,
@@ -153,14 +164,17 @@ class _Worker:
             capture_all=scenario.script is not None,
             on_start=on_start,
         )
-        self.script = self._script_plan(recorder)
+        if scenario.script is not None:
+            if self._scripted is None:
+                raise RuntimeError("a Python scenario needs the coordinator's script factory")
+            self.script = self._scripted(scenario, recorder, self.index, self.count)
         load = scenario.load
         max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None
         if max_users is not None:
             max_users = share(max_users, self.index, self.count)
         await clock.sleep_until(0.0)
         async with asyncio.TaskGroup() as tasks:
-            ctx = RunContext(clock, self.index, self.count, settings, tasks, max_users, self.script)
+            ctx = RunContext(clock, self.index, self.count, commons, tasks, max_users, self.script)
             recorder.gauges = lambda: (ctx.users, ctx.in_flight)
             lag = LoopLagProbe()
             shipper = tasks.create_task(self._ship_every_second(clock, recorder, ctx, lag))
@@ -189,28 +203,6 @@ class _Worker:
             loop.remove_reader(self.conn.fileno())
         self.conn.send(
             WorkerDone(self.index, ctx.connections_opened, interrupted, ended_ns, note=note)
-        )
-
-    def _script_plan(self, recorder: IntervalRecorder) -> ScriptPlan | None:
-        """A Python scenario's flows, imported in this process (or kept from before fork)."""
-        scenario = self.scenario
-        if scenario.script is None:
-            return None
-        # Imported here: a YAML run never loads the scripting machinery.
-        from loadlens.scripting.script_loader import import_script
-        from loadlens.scripting.script_runner import ScriptPlan
-        from loadlens.scripting.session import ScriptRuntime
-
-        _, flows, on_start = import_script(Path(scenario.script))
-        runtime = ScriptRuntime(recorder, scenario.base_url)
-        return ScriptPlan(
-            scenario.script,
-            flows,
-            on_start,
-            runtime,
-            dict(scenario.headers),
-            self.index,
-            self.count,
         )
 
     async def _listen(self, driver: asyncio.Task[None]) -> None:
@@ -265,12 +257,10 @@ class _Worker:
             )
             snapshot.health.schedule_lag = schedule_lag.to_data()
             if self.script is not None:
-                runtime = self.script.runtime
-                snapshot.endpoint_names = runtime.endpoint_names[: len(endpoints)]
-                snapshot.check_names = runtime.check_names[: len(checks) // 2]
+                snapshot.endpoint_names = self.script.endpoint_names[: len(endpoints)]
+                snapshot.check_names = self.script.check_names[: len(checks) // 2]
                 if last:
-                    snapshot.script_errors = dict(self.script.errors)
-                    self.script.errors.clear()
+                    snapshot.script_errors = self.script.take_errors()
             if last:
                 snapshot.iterations, ctx.iterations = ctx.iterations, 0
                 snapshot.dropped, ctx.dropped = ctx.dropped, 0

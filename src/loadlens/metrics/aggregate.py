@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loadlens.metrics.counts import Counts
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_result import (
     EndpointPoint,
@@ -19,7 +20,6 @@ from loadlens.metrics.run_result import (
     TimelinePoint,
     Totals,
 )
-from loadlens.metrics.server_timing import MAX_COMPONENTS
 from loadlens.metrics.snapshot import EndpointSnapshot, Snapshot
 
 __all__ = ["EndpointInfo", "RunAggregator"]
@@ -35,35 +35,24 @@ class EndpointInfo:
 
 
 @dataclass(slots=True)
-class _Counts:
-    requests: int = 0
-    failures: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    status_codes: dict[int, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
+class _Tally:
+    """Counts and the two latency histograms: one endpoint, one second, or the whole run."""
+
+    counts: Counts = field(default_factory=Counts)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     service: LatencyHistogram = field(default_factory=LatencyHistogram)
-    server_timing: dict[str, list[float]] = field(default_factory=dict)  # [count, sum, max]
 
-    def add_counts(self, snap: EndpointSnapshot | _Counts) -> None:
-        self.requests += snap.requests
-        self.failures += snap.failures
-        self.bytes_in += snap.bytes_in
-        self.bytes_out += snap.bytes_out
-        for code, n in snap.status_codes.items():
-            self.status_codes[code] = self.status_codes.get(code, 0) + n
-        for kind, n in snap.errors.items():
-            self.errors[kind] = self.errors.get(kind, 0) + n
-        for name, (count, total, peak) in snap.server_timing.items():
-            kept = self.server_timing.get(name)
-            if kept is None:
-                if len(self.server_timing) >= MAX_COMPONENTS:
-                    continue
-                kept = self.server_timing[name] = [0, 0.0, 0.0]
-            kept[0] += count
-            kept[1] += total
-            kept[2] = max(kept[2], peak)
+    def merge(self, other: _Tally) -> None:
+        self.counts.merge(other.counts)
+        self.latency.merge(other.latency)
+        self.service.merge(other.service)
+
+    def add_part(self, part: EndpointSnapshot) -> None:
+        self.counts.merge(part.counts)
+        if part.latency is not None:
+            self.latency.merge(part.latency)
+        if part.service_time is not None:
+            self.service.merge(part.service_time)
 
     def server_timing_stats(self) -> dict[str, ServerTimingStats]:
         """Each Server-Timing metric over the run, and its share of the service time."""
@@ -72,7 +61,7 @@ class _Counts:
         service_ms = self.service.sum_ns / 1e6
         out = {}
         for name, (count, total, peak) in sorted(
-            self.server_timing.items(), key=lambda kv: -kv[1][1]
+            self.counts.server_timing.items(), key=lambda kv: -kv[1][1]
         ):
             mean = total / count
             out[name] = ServerTimingStats(
@@ -82,15 +71,16 @@ class _Counts:
         return out
 
     def to_totals(self, duration_s: float) -> dict[str, object]:
+        c = self.counts
         return {
-            "requests": self.requests,
-            "failures": self.failures,
-            "error_rate": self.failures / self.requests if self.requests else 0.0,
-            "rps": self.requests / duration_s if duration_s > 0 else 0.0,
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "status_codes": {str(k): v for k, v in sorted(self.status_codes.items())},
-            "errors": dict(sorted(self.errors.items())),
+            "requests": c.requests,
+            "failures": c.failures,
+            "error_rate": c.failures / c.requests if c.requests else 0.0,
+            "rps": c.requests / duration_s if duration_s > 0 else 0.0,
+            "bytes_in": c.bytes_in,
+            "bytes_out": c.bytes_out,
+            "status_codes": {str(k): v for k, v in sorted(c.status_codes.items())},
+            "errors": dict(sorted(c.errors.items())),
             "latency": LatencyStats.model_validate(self.latency.summary_ms()),
             "service_time": LatencyStats.model_validate(self.service.summary_ms()),
             "clamped_values": self.latency.clamped + self.service.clamped,
@@ -126,9 +116,9 @@ class RunAggregator:
         self.script_errors: dict[str, int] = {}
         self._pending: dict[int, list[Snapshot]] = {}
         self._active = set(range(workers))
-        self._per_endpoint = [_Counts() for _ in endpoints]
+        self._per_endpoint = [_Tally() for _ in endpoints]
         self._endpoint_timelines: list[list[EndpointPoint]] = [[] for _ in endpoints]
-        self.overall = _Counts()
+        self.overall = _Tally()
         self.loop_lag = LatencyHistogram()
         self.schedule_lag = LatencyHistogram()
         self.timeline: list[TimelinePoint] = []
@@ -166,7 +156,7 @@ class RunAggregator:
         if index is None:
             index = self._endpoint_index[name] = len(self.endpoints)
             self.endpoints.append(EndpointInfo(name, method, url))
-            self._per_endpoint.append(_Counts())
+            self._per_endpoint.append(_Tally())
             self._endpoint_timelines.append([])
         return index
 
@@ -188,41 +178,31 @@ class RunAggregator:
         ]
 
     def _merge(self, second: int, snapshots: list[Snapshot]) -> TimelinePoint:
-        this_second = _Counts()
+        this_second = _Tally()
         named = any(snap.endpoint_names is not None for snap in snapshots)
         by_endpoint: dict[int, list[EndpointSnapshot]] = {}
         for snap in snapshots:
             for index, part in self._parts(snap):
                 by_endpoint.setdefault(index, []).append(part)
-        for index, counts in enumerate(self._per_endpoint):
-            ep_second = _Counts()
+        for index, tally in enumerate(self._per_endpoint):
+            ep_second = _Tally()
             for part in by_endpoint.get(index, ()):
-                ep_second.add_counts(part)
-                if part.latency is not None:
-                    ep_second.latency.merge(part.latency)
-                if part.service_time is not None:
-                    ep_second.service.merge(part.service_time)
-            counts.add_counts(ep_second)
-            counts.latency.merge(ep_second.latency)
+                ep_second.add_part(part)
+            tally.merge(ep_second)
             # With one endpoint it would repeat the run's own; a Python scenario may name a
             # second one any time, so its endpoints always keep their own from the start.
             if len(self._per_endpoint) > 1 or named:
                 self._endpoint_timelines[index].append(
                     EndpointPoint(
                         t=second,
-                        requests=ep_second.requests,
-                        failures=ep_second.failures,
+                        requests=ep_second.counts.requests,
+                        failures=ep_second.counts.failures,
                         latency=_second_stats(ep_second.latency),
                     )
                 )
-            counts.service.merge(ep_second.service)
-            this_second.add_counts(ep_second)
-            this_second.latency.merge(ep_second.latency)
-            this_second.service.merge(ep_second.service)
+            this_second.merge(ep_second)
         self.last_second_latency = this_second.latency
-        self.overall.add_counts(this_second)
-        self.overall.latency.merge(this_second.latency)
-        self.overall.service.merge(this_second.service)
+        self.overall.merge(this_second)
 
         second_lag = LatencyHistogram()
         second_schedule = LatencyHistogram()
@@ -264,9 +244,9 @@ class RunAggregator:
         point = TimelinePoint(
             t=second,
             users=sum(s.users for s in snapshots),
-            rps=float(this_second.requests),
-            requests=this_second.requests,
-            failures=this_second.failures,
+            rps=float(this_second.counts.requests),
+            requests=this_second.counts.requests,
+            failures=this_second.counts.failures,
             in_flight=sum(s.in_flight for s in snapshots),
             dropped=sum(s.dropped for s in snapshots),
             latency=_second_stats(this_second.latency),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 
+import numpy as np
+
+from loadlens.metrics.counts import Counts
 from loadlens.metrics.histogram import LatencyHistogram
-from loadlens.metrics.server_timing import (
-    MAX_COMPONENTS,
-    has_server_timing,
-    parse_server_timing,
-)
+from loadlens.metrics.request_result import RequestResult
+from loadlens.metrics.server_timing import has_server_timing, parse_server_timing
 from loadlens.metrics.snapshot import EndpointSnapshot
 
 __all__ = ["IntervalRecorder"]
@@ -22,45 +22,37 @@ TIMING_WATCH = 100  # responses per endpoint (and worker) looked at for Server-T
 class _EndpointInterval:
     """Raw results of one endpoint in one second; latencies wait in arrays until folded."""
 
-    __slots__ = (
-        "bytes_in",
-        "bytes_out",
-        "errors",
-        "failures",
-        "latency",
-        "requests",
-        "service",
-        "status",
-        "timing",
-    )
+    __slots__ = ("counts", "late", "latency")
 
     def __init__(self) -> None:
-        self.requests = 0
-        self.failures = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.status: dict[int, int] = {}
-        self.errors: dict[str, int] = {}
-        # array.append costs ~50 ns; the batch is folded into HDR once per second.
+        self.counts = Counts()
+        # array.append costs ~50 ns; the batch is folded into HDR once per second. One
+        # value per request: the service time is the latency less how late the request
+        # started, and `late` only fills in when a request did start late (open models).
         self.latency = array("q")
-        self.service = array("q")
-        self.timing: dict[str, list[float]] = {}  # Server-Timing: name -> [count, sum, max]
+        self.late = array("q")
+
+    def note_late(self, late_ns: int) -> None:
+        """The request just appended to `latency` started `late_ns` after its intended time."""
+        late = self.late
+        missing = len(self.latency) - 1 - len(late)
+        if missing:
+            late.frombytes(bytes(8 * missing))  # (zeros: the requests before were on time)
+        late.append(late_ns)
 
     def to_snapshot(self) -> EndpointSnapshot:
         latency = LatencyHistogram()
         latency.record_many(self.latency)
         service = LatencyHistogram()
-        service.record_many(self.service)
+        if self.late:
+            values = np.frombuffer(self.latency, dtype=np.int64)
+            late = np.zeros_like(values)
+            late[: len(self.late)] = np.frombuffer(self.late, dtype=np.int64)
+            service.record_many(array("q", (values - late).tobytes()))
+        else:
+            service.record_many(self.latency)
         return EndpointSnapshot(
-            requests=self.requests,
-            failures=self.failures,
-            bytes_in=self.bytes_in,
-            bytes_out=self.bytes_out,
-            status_codes=self.status,
-            errors=self.errors,
-            latency=latency.to_data(),
-            service_time=service.to_data(),
-            server_timing={k: (int(v[0]), v[1], v[2]) for k, v in self.timing.items()},
+            counts=self.counts, latency=latency.to_data(), service_time=service.to_data()
         )
 
 
@@ -107,36 +99,29 @@ class IntervalRecorder:
         # more); -1 once it has been seen, and then every response is read.
         self.timing_watch = [TIMING_WATCH] * endpoints
 
-    def record(
-        self,
-        endpoint: int,
-        status: int,
-        end_ns: int,
-        latency_ns: int,
-        service_ns: int,
-        bytes_in: int,
-        bytes_out: int,
-        error: str | None,
-        timed: bool,
-    ) -> None:
-        """Count one finished request; `timed` ones enter the latency histograms.
-
-        `status` 0 means no HTTP response was received.
-        """
+    def add(self, result: RequestResult) -> None:
+        """Count one finished request; timed ones enter the latency histograms."""
+        end_ns = result.end_ns
         if end_ns >= self._boundary_ns:
             self.rotate(end_ns)
-        interval = self._current[endpoint]
-        interval.requests += 1
-        interval.bytes_in += bytes_in
-        interval.bytes_out += bytes_out
+        interval = self._current[result.endpoint]
+        counts = interval.counts
+        counts.requests += 1
+        counts.bytes_in += result.bytes_in
+        counts.bytes_out += result.bytes_out
+        status = result.status
         if status:
-            interval.status[status] = interval.status.get(status, 0) + 1
-        if timed:
-            interval.latency.append(latency_ns)
-            interval.service.append(service_ns)
+            codes = counts.status_codes
+            codes[status] = codes.get(status, 0) + 1
+        if result.timed:
+            interval.latency.append(end_ns - result.intended_ns)
+            if result.start_ns != result.intended_ns:
+                interval.note_late(result.start_ns - result.intended_ns)
+        error = result.error
         if error is not None:
-            interval.failures += 1
-            interval.errors[error] = interval.errors.get(error, 0) + 1
+            counts.failures += 1
+            errors = counts.errors
+            errors[error] = errors.get(error, 0) + 1
 
     def record_server_timing(self, endpoint: int, head: bytes) -> None:
         """Read a response's Server-Timing header, if the endpoint's server sends one."""
@@ -147,7 +132,7 @@ class IntervalRecorder:
                 self.timing_watch[endpoint] = watch - 1
             return
         self.timing_watch[endpoint] = -1
-        timing = self._current[endpoint].timing
+        counts = self._current[endpoint].counts
         if len(metrics) > 1:
             # A name repeated in one response (a metric per query) is one response's time.
             merged: dict[str, float] = {}
@@ -155,15 +140,7 @@ class IntervalRecorder:
                 merged[name] = merged.get(name, 0.0) + duration
             metrics = list(merged.items())
         for name, duration in metrics:
-            kept = timing.get(name)
-            if kept is None:
-                if len(timing) >= MAX_COMPONENTS:
-                    continue
-                kept = timing[name] = [0, 0.0, 0.0]
-            kept[0] += 1
-            kept[1] += duration
-            if duration > kept[2]:
-                kept[2] = duration
+            counts.add_timing(name, 1, duration, duration)
 
     def add_endpoint(self) -> int:
         """Count a further endpoint (a Python scenario names them as it runs); its index."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loadlens.metrics.counts import Counts
 from loadlens.metrics.histogram import HistogramData
 
 __all__ = ["EndpointSnapshot", "HealthSample", "Snapshot"]
@@ -13,16 +14,9 @@ __all__ = ["EndpointSnapshot", "HealthSample", "Snapshot"]
 class EndpointSnapshot:
     """One endpoint's results during one second on one worker."""
 
-    requests: int = 0
-    failures: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    status_codes: dict[int, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
+    counts: Counts = field(default_factory=Counts)
     latency: HistogramData | None = None
     service_time: HistogramData | None = None
-    server_timing: dict[str, tuple[int, float, float]] = field(default_factory=dict)
-    # (Server-Timing: per metric name, the responses, sum and max of their durations in ms)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from loadlens.engine.coordinator import LiveStatus
+from loadlens.metrics.live_status import LiveStatus
 
 __all__ = ["LiveView"]
 

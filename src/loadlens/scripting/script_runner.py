@@ -12,10 +12,24 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from loadlens.engine.virtual_user import VirtualUser
+from loadlens.metrics.recorder import IntervalRecorder
+from loadlens.scenario.model import Scenario
 from loadlens.scripting.api import FlowFunction, ScriptFlow
+from loadlens.scripting.script_loader import import_script
 from loadlens.scripting.session import ScriptRuntime, Session
 
-__all__ = ["ScriptPlan"]
+__all__ = ["ScriptPlan", "plan_script"]
+
+
+def plan_script(
+    scenario: Scenario, recorder: IntervalRecorder, worker_index: int, worker_count: int
+) -> ScriptPlan:
+    """A worker's Python flows, imported in the worker (the engine's ScriptFactory)."""
+    assert scenario.script is not None
+    _, flows, on_start = import_script(Path(scenario.script))
+    runtime = ScriptRuntime(recorder, scenario.base_url, scenario.timeout)
+    return ScriptPlan(scenario.script, flows, on_start, runtime, dict(scenario.headers),
+                      worker_index, worker_count)  # fmt: skip
 
 
 class ScriptPlan:
@@ -41,6 +55,8 @@ class ScriptPlan:
         self.cum_weights = list(itertools.accumulate(f.weight for f in flows))
         self.on_start = on_start
         self.runtime = runtime
+        self.endpoint_names = runtime.endpoint_names  # (the runtime's lists, as they grow)
+        self.check_names = runtime.check_names
         self.headers = dict(headers)
         self.errors: Counter[str] = Counter()  # since the last snapshot
         self._keys: dict[str, str] = {}  # "file:line: Type" -> its counted key
@@ -58,6 +74,12 @@ class ScriptPlan:
     def forget(self, user: VirtualUser) -> None:
         """The user is gone."""
         self._sessions.pop(user, None)
+
+    def take_errors(self) -> dict[str, int]:
+        """Exceptions counted since the last call."""
+        errors = dict(self.errors)
+        self.errors.clear()
+        return errors
 
     async def iteration(self, user: VirtualUser, intended_ns: int | None) -> None:
         """One iteration of `user`: its on_start first (until that succeeds), then a flow."""

@@ -17,11 +17,12 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 
-from loadlens.engine.prepared_request import Endpoint, encode_request
-from loadlens.engine.request_errors import ErrorKind, RequestFailed
+from loadlens.engine.prepared_request import PreparedRequest, encode_request
+from loadlens.engine.request_errors import RequestFailed
 from loadlens.engine.response_rules import StepRules
 from loadlens.engine.virtual_user import VirtualUser
 from loadlens.metrics.recorder import IntervalRecorder
+from loadlens.metrics.request_result import ErrorKind, RequestResult
 from loadlens.scenario.model import CheckSpec
 from loadlens.scripting.api import Response
 
@@ -42,16 +43,17 @@ class ScriptRuntime:
     and the coordinator matches them across workers.
     """
 
-    def __init__(self, recorder: IntervalRecorder, base_url: str | None) -> None:
+    def __init__(self, recorder: IntervalRecorder, base_url: str | None, timeout: float) -> None:
         self.recorder = recorder
         self.base_url = base_url
+        self.timeout = timeout  # the scenario's, for requests that set none
         self.endpoint_names: list[tuple[str, str, str]] = []
         self.check_names: list[str] = []
         self._stats: dict[str, int] = {}
         self._checks: dict[str, int] = {}
         self._origins: dict[tuple[str, int, bool], int] = {}
         self._addresses: dict[tuple[str, int], tuple[str, ...]] = {}
-        self._endpoints: dict[tuple[Any, ...], Endpoint] = {}
+        self._endpoints: dict[tuple[Any, ...], PreparedRequest] = {}
 
     def check_index(self, name: str) -> int:
         """The recorder's index for check `name`."""
@@ -78,7 +80,7 @@ class ScriptRuntime:
 
     async def endpoint(
         self, name: str, method: str, url: str, timeout: float | None, expect: tuple[int, ...]
-    ) -> Endpoint:
+    ) -> PreparedRequest:
         """The endpoint a request belongs to (its stats, connection and checks)."""
         parts = urlsplit(url)
         tls = parts.scheme == "https"
@@ -97,7 +99,7 @@ class ScriptRuntime:
         except RequestFailed as failure:
             # Counted like any request that got no connection (and not timed).
             now = monotonic_ns()
-            self.recorder.record(index, 0, now, 0, 0, 0, 0, str(failure.kind), False)
+            self.recorder.add(RequestResult(index, 0, failure.kind, now, now, now, timed=False))
             raise
         rules = None
         if expect:
@@ -105,7 +107,7 @@ class ScriptRuntime:
                               kind="status", value=[(s, s) for s in expect])  # fmt: skip
             rules = StepRules((), (check,), {check.name: self.check_index(check.name)})
         origin = self._origins.setdefault((host, port, tls), len(self._origins))
-        endpoint = self._endpoints[key] = Endpoint(
+        endpoint = self._endpoints[key] = PreparedRequest(
             index=index,
             origin=origin,
             name=name,
@@ -117,7 +119,7 @@ class ScriptRuntime:
             tls=tls,
             payload=b"",
             is_head=method == "HEAD",
-            timeout=timeout,
+            timeout=timeout or self.timeout,
             render=None,
             rules=rules,
             reads_response=True,
@@ -226,14 +228,15 @@ class Session:
             user.close()  # the run is over: abandon the request, unrecorded
             raise
         capture = user.capture
-        error = user.last_error
+        result = user.result
+        error, status = result.error, result.status
         if error is not None:
             self.failed_requests += 1
         return Response(
-            user.last_status,
-            capture.headers if capture is not None and user.last_status else [],
-            capture.body if capture is not None and user.last_status else b"",
-            user.last_latency_ns / _NS_PER_MS,
+            status,
+            capture.headers if capture is not None and status else [],
+            capture.body if capture is not None and status else b"",
+            result.latency_ns / _NS_PER_MS,
             None if error is None else str(error),
         )
 

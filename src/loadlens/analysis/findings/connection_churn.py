@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadlens.engine.request_errors import ErrorKind
+from loadlens.metrics.request_result import ErrorKind
 from loadlens.metrics.run_result import Finding, RunResult
 
 __all__ = ["connection_per_request"]

@@ -1,4 +1,4 @@
-"""Builds the RunResult document once the coordinator has merged every second."""
+"""Judges a measured run and writes it up as the RunResult document."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 import platform
 import sys
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,46 +13,26 @@ from loadlens import __version__
 from loadlens.analysis.findings import diagnose
 from loadlens.analysis.scalability import MIN_POINTS, describe, fit_usl
 from loadlens.analysis.verdict import GeneratorEvidence, Verdict, judge_generator
-from loadlens.engine.executors import OPEN_MODELS
-from loadlens.engine.machine_watch import MachineReport
-from loadlens.metrics.aggregate import RunAggregator
 from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.run_outcome import MachineReport, RunOutcome
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
-from loadlens.metrics.thresholds import Threshold
 from loadlens.scenario.model import Scenario
 
-__all__ = ["RunOutcome", "build_result"]
+__all__ = ["build_result"]
 
-
-@dataclass
-class RunOutcome:
-    """What the coordinator learnt besides the merged seconds."""
-
-    status: RunStatus = RunStatus.COMPLETED
-    started: datetime | None = None
-    duration_s: float = 0.0
-    workers: int = 1
-    connections_opened: int = 0
-    interrupted_iterations: int = 0
-    failures: list[str] = field(default_factory=list)  # workers lost, watchdog stops
-    notes: list[str] = field(default_factory=list)
-    capacity_steps: list[dict[str, Any]] = field(default_factory=list)
-    monitors: dict[str, Any] = field(default_factory=dict)  # target-side samples, by monitor
-    machine: MachineReport | None = None  # the generator's machine: its CPU, other processes
+# The open models (arrivals on a schedule, not users in a loop).
+_OPEN_MODELS = frozenset({"constant-arrival-rate", "ramping-arrival-rate", "capacity"})
 
 
 def _p99_ms(histogram: LatencyHistogram) -> float:
     return histogram.percentiles_ns(99.0)[99.0] / 1e6
 
 
-def build_result(
-    scenario: Scenario,
-    aggregator: RunAggregator,
-    thresholds: list[Threshold],
-    outcome: RunOutcome,
-) -> RunResult:
-    """Totals, thresholds, verdict and the generator's health, as one document."""
+def build_result(scenario: Scenario, outcome: RunOutcome) -> RunResult:
+    """Totals, thresholds, verdict, findings and the generator's health, as one document."""
     load = scenario.load
+    aggregator, thresholds = outcome.aggregator, outcome.thresholds
+    assert aggregator is not None, "a run that was never started has no result"
     duration = max(outcome.duration_s, 1e-9)
     totals = aggregator.totals(duration, outcome.interrupted_iterations)
     machine = outcome.machine or MachineReport()
@@ -72,7 +51,7 @@ def build_result(
             loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
             schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
             dropped=totals.dropped_iterations,
-            open_model=load.executor in OPEN_MODELS,
+            open_model=load.executor in _OPEN_MODELS,
             max_users=getattr(load, "max_users", None),
             errors=totals.errors,
             contenders=machine.contenders,
