@@ -98,7 +98,7 @@ def test_named_endpoints_and_checks_merge_by_name_whatever_each_worker_numbered_
     assert [e.name for e in agg.endpoint_results(1.0)] == ["login", "list"]
     assert results["login"].requests == 1
     assert results["list"].requests == 3 and results["list"].latency.max == pytest.approx(4.0, 0.01)
-    assert agg.checks() == [
+    assert [c.model_dump() for c in agg.checks()] == [
         {"name": "ok", "passes": 3, "fails": 1},
         {"name": "fast", "passes": 7, "fails": 5},
     ]

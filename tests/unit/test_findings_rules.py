@@ -6,7 +6,13 @@ from typing import Any
 
 from loadlens.analysis.findings import diagnose
 from loadlens.metrics.histogram import LatencyHistogram
-from loadlens.metrics.run_result import EndpointResult, LatencyStats, RunResult, ThresholdResult
+from loadlens.metrics.run_result import (
+    Contender,
+    EndpointResult,
+    LatencyStats,
+    RunResult,
+    ThresholdResult,
+)
 
 
 def _result(verdict: str = "valid", rss: list[float] | None = None, cores: float = 0.2,
@@ -237,8 +243,7 @@ def test_a_contended_run_keeps_only_the_findings_read_from_counts() -> None:
     result = _result(verdict="contended", cores=0.97, opened=900)
     result.verdict_reasons = ["loadlens was late ... python (app.py) pid 4242 used 187%",
                               "the timing error was up to 40.0 ms"]  # fmt: skip
-    result.generator["contenders"] = [{"name": "python (app.py)", "pid": 4242,
-                                       "cpu_percent": 187.0}]  # fmt: skip
+    result.generator.contenders = [Contender(name="python (app.py)", pid=4242, cpu_percent=187.0)]
     findings = diagnose(result)
     assert [f.id for f in findings] == ["contended", "new-connection-per-request"]
     assert "python (app.py), pid 4242" in findings[0].title

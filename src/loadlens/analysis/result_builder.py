@@ -15,7 +15,13 @@ from loadlens.analysis.scalability import MIN_POINTS, describe, fit_usl
 from loadlens.analysis.verdict import GeneratorEvidence, Verdict, judge_generator
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_outcome import MachineReport, RunOutcome
-from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
+from loadlens.metrics.run_result import (
+    Contender,
+    GeneratorReport,
+    RunResult,
+    RunStatus,
+    VerdictKind,
+)
 from loadlens.scenario.model import Scenario
 
 __all__ = ["build_result"]
@@ -99,16 +105,16 @@ def build_result(scenario: Scenario, outcome: RunOutcome) -> RunResult:
         script_errors=aggregator.script_errors,
         thresholds=[t.judge(totals) for t in thresholds],
         timeline=timeline,
-        generator={
-            "timeline": [g.model_dump() for g in aggregator.generator],
-            "loop_lag_p99_ms": _p99_ms(aggregator.loop_lag),
-            "schedule_lag_p99_ms": _p99_ms(aggregator.schedule_lag),
-            "connections_opened": outcome.connections_opened,
-            "contenders": machine.contenders,
-            "steal_percent": machine.steal_percent,
-            "machine_watch_cpu_ms": machine.cpu_ms,
-            "notes": [*outcome.notes, *outcome.failures],
-        },
+        generator=GeneratorReport(
+            timeline=aggregator.generator,
+            loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
+            schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
+            connections_opened=outcome.connections_opened,
+            contenders=[Contender.model_validate(c) for c in machine.contenders],
+            steal_percent=machine.steal_percent,
+            machine_watch_cpu_ms=machine.cpu_ms,
+            notes=[*outcome.notes, *outcome.failures],
+        ),
         capacity=capacity,
         histograms=aggregator.histograms(),
     )

@@ -17,12 +17,14 @@ from loadlens.scenario.model import Flow, RequestSpec, Scenario
 from loadlens.scenario.templating import Template, TemplateError, compile_template, has_template
 
 __all__ = [
+    "Location",
     "PrepareError",
     "PreparedFlow",
     "PreparedRequest",
     "PreparedStep",
     "encode_request",
     "known_variables",
+    "locate",
     "make_ssl_context",
     "prepare",
     "prepare_flows",
@@ -202,6 +204,29 @@ def _renderer(
     return render
 
 
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a URL's request goes, and how its request line and Host header name it."""
+
+    hostname: str
+    port: int
+    tls: bool
+    host_header: str  # the port only when it is not the scheme's own; IPv6 in brackets
+    target: str  # path and query, as the request line carries them
+
+
+def locate(url: str) -> Location:
+    """Split an http(s) URL into what connecting and encoding its request need."""
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    hostname = parts.hostname or ""
+    port = parts.port or (443 if tls else 80)
+    default_port = port == (443 if tls else 80)
+    host = f"[{hostname}]" if ":" in hostname else hostname  # an IPv6 literal
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Location(hostname, port, tls, host if default_port else f"{host}:{port}", target)
+
+
 def prepare(
     specs: tuple[RequestSpec, ...],
     *,
@@ -222,17 +247,9 @@ def prepare(
     known = set(known)
     for spec in specs:
         index = stats_index.setdefault(spec.name, len(stats_index))
-        parts = urlsplit(spec.url)
-        tls = parts.scheme == "https"
-        hostname = parts.hostname or ""
-        port = parts.port or (443 if tls else 80)
-        default_port = (tls and port == 443) or (not tls and port == 80)
-        host_header = hostname if default_port else f"{hostname}:{port}"
-        if ":" in hostname:  # IPv6 literal
-            host_header = f"[{hostname}]" if default_port else f"[{hostname}]:{port}"
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
+        where = locate(spec.url)
+        hostname, port, tls = where.hostname, where.port, where.tls
+        host_header, target = where.host_header, where.target
         addresses: tuple[str, ...] = (hostname,)
         if resolve:
             key = (hostname, port)

@@ -169,12 +169,7 @@ class RequestCycle:
         self._retried = False
         self._on_done = on_done
         self._commons.in_flight += 1
-        conn = self._conns[request.origin]
-        if conn is None or conn.closed:
-            self._send()  # connects first
-        else:  # (_send's other half, inlined: this is once per request)
-            conn.send(payload, request.is_head, self._on_response_cb, request.timeout,
-                      self._capturing)  # fmt: skip
+        self._send()
 
     def _with_cookies(self, request: PreparedRequest, payload: bytes) -> bytes:
         assert self.cookies is not None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from loadlens.metrics.counts import Counts
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_result import (
+    CheckResult,
     EndpointPoint,
     EndpointResult,
     GeneratorPoint,
@@ -255,11 +256,11 @@ class RunAggregator:
         self.timeline.append(point)
         return point
 
-    def checks(self) -> list[dict[str, object]]:
+    def checks(self) -> list[CheckResult]:
         """Each check's passes and fails over the run."""
         counts = self.check_counts
         return [
-            {"name": name, "passes": counts[2 * i], "fails": counts[2 * i + 1]}
+            CheckResult(name=name, passes=counts[2 * i], fails=counts[2 * i + 1])
             for i, name in enumerate(self.check_names)
         ]
 

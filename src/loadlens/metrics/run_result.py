@@ -9,10 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SCHEMA",
+    "CheckResult",
+    "Contender",
     "EndpointPoint",
     "EndpointResult",
     "Finding",
     "GeneratorPoint",
+    "GeneratorReport",
     "LatencyStats",
     "RunResult",
     "ServerTimingStats",
@@ -154,6 +157,35 @@ class GeneratorPoint(_Model):
     others_cpu_percent: float | None = None
 
 
+class CheckResult(_Model):
+    """One check over the run: how many responses passed it and how many failed."""
+
+    name: str
+    passes: int = 0
+    fails: int = 0
+
+
+class Contender(_Model):
+    """Another process that used the generator's machine during the run."""
+
+    name: str  # with the script, for an interpreter: `python (app.py)`
+    pid: int
+    cpu_percent: float  # of one core, over the run
+
+
+class GeneratorReport(_Model):
+    """How the load generator itself fared: each second, and over the run."""
+
+    timeline: list[GeneratorPoint] = Field(default_factory=list)
+    loop_lag_p99_ms: float = 0.0
+    schedule_lag_p99_ms: float = 0.0
+    connections_opened: int = 0
+    contenders: list[Contender] = Field(default_factory=list)
+    steal_percent: float = 0.0  # of one core: CPU the hypervisor gave other machines
+    machine_watch_cpu_ms: float = 0.0  # what watching the machine cost
+    notes: list[str] = Field(default_factory=list)  # a data file ran out, a worker was lost
+
+
 class Finding(_Model):
     """Something analysis noticed, with the evidence and what to do about it."""
 
@@ -187,13 +219,13 @@ class RunResult(_Model):
     load: dict[str, Any]
     totals: Totals
     endpoints: list[EndpointResult]
-    checks: list[dict[str, Any]] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
     # A Python scenario's exceptions, by `file:line: Type: message`: each ended an iteration.
     script_errors: dict[str, int] = Field(default_factory=dict)
     thresholds: list[ThresholdResult] = Field(default_factory=list)
     timeline: list[TimelinePoint] = Field(default_factory=list)
     monitors: dict[str, Any] = Field(default_factory=dict)
-    generator: dict[str, Any] = Field(default_factory=dict)
+    generator: GeneratorReport = Field(default_factory=GeneratorReport)
     capacity: dict[str, Any] | None = None
     findings: list[Finding] = Field(default_factory=list)
     histograms: dict[str, str] = Field(default_factory=dict)

@@ -57,13 +57,13 @@ def write_csv(result: RunResult, directory: Path) -> list[Path]:
          **{f"error_{k}": v for k, v in e.errors.items()}}
         for e in result.endpoints
     ]  # fmt: skip
-    generator = {g["t"]: g for g in result.generator.get("timeline", [])}
+    generator = {g.t: g for g in result.generator.timeline}
     timeline = [
         {"t": p.t, "users": p.users, "rps": f"{p.rps:.3f}", "requests": p.requests,
          "failures": p.failures, "in_flight": p.in_flight, "dropped": p.dropped,
          **{f"latency_{k}_ms": f"{v:.3f}" for k, v in p.latency.items()},
          "service_time_p99_ms": f"{p.service_time_p99:.3f}",
-         "generator_cpu_percent": generator.get(p.t, {}).get("cpu_percent", "")}
+         "generator_cpu_percent": g.cpu_percent if (g := generator.get(p.t)) else ""}
         for p in result.timeline
     ]  # fmt: skip
     paths = [directory / "summary.csv", directory / "endpoints.csv", directory / "timeline.csv"]

@@ -88,7 +88,7 @@ def run_html(result: RunResult) -> str:
         stat_rows.append(("service time", totals.service_time.model_dump()))
     data = {
         "timeline": [p.model_dump() for p in result.timeline],
-        "generator": list(result.generator.get("timeline", [])),
+        "generator": [g.model_dump() for g in result.generator.timeline],
         "monitors": result.monitors,
     }
     return _env.get_template("run_report.html.j2").render(
@@ -96,7 +96,7 @@ def run_html(result: RunResult) -> str:
         stat_rows=stat_rows, monitor_titles=_MONITOR_TITLES,
         timing_rows=[(e, n, st) for e in result.endpoints for n, st in e.server_timing.items()],
         statements=top_statements(result)[:10],
-        load_text=describe_load(result.load), notes=result.generator.get("notes", []),
+        load_text=describe_load(result.load), notes=result.generator.notes,
         meaning=VERDICT_MEANING[result.verdict], timing_error=timing_error_text(result),
         version=__version__, uplot_js=_asset("uPlot.iife.min.js"),
         uplot_css=_asset("uPlot.min.css"), data_json=_json(data),

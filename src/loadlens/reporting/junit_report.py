@@ -56,9 +56,9 @@ def junit_xml(result: RunResult) -> str:
                 failure += f" ({threshold.note})"
         _case(suite, "loadlens.thresholds", threshold.expression, failure)
     for check in result.checks:
-        fails, passes = int(check["fails"]), int(check["passes"])
+        fails, passes = check.fails, check.passes
         failure = f"failed {fails} of {fails + passes} times" if fails else None
-        _case(suite, "loadlens.checks", str(check["name"]), failure)
+        _case(suite, "loadlens.checks", check.name, failure)
     for error, count in result.script_errors.items():
         _case(suite, "loadlens.script", error, f"raised {count} times")
     cases = suite.findall("testcase")

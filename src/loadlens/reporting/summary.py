@@ -233,13 +233,13 @@ def render_summary(result: RunResult, console: Console) -> None:
         for col in ("check", "passed", "failed", "rate"):
             checks.add_column(col, justify="left" if col == "check" else "right")
         for c in result.checks:
-            judged = c["passes"] + c["fails"]
-            rate = c["passes"] / judged if judged else 0.0
-            mark = Text("✓ ", style="green") if not c["fails"] else Text("✗ ", style="red")
+            judged = c.passes + c.fails
+            rate = c.passes / judged if judged else 0.0
+            mark = Text("✓ ", style="green") if not c.fails else Text("✗ ", style="red")
             checks.add_row(
-                Text.assemble(mark, str(c["name"])),
-                f"{c['passes']:,}",
-                Text(f"{c['fails']:,}", style="red" if c["fails"] else ""),
+                Text.assemble(mark, c.name),
+                f"{c.passes:,}",
+                Text(f"{c.fails:,}", style="red" if c.fails else ""),
                 f"{rate:.2%}" if judged else "-",
             )
         parts += [Text(), checks]
@@ -275,7 +275,7 @@ def render_summary(result: RunResult, console: Console) -> None:
             mark = Text("✓ ", style="green") if th.ok else Text("✗ ", style="red")
             measured = measured_text(th.expression, th.value)
             parts.append(Text.assemble(mark, f"{th.expression}  (measured {measured})"))
-    notes = [n for n in result.generator.get("notes", []) if not str(n).startswith("worker ")]
+    notes = [n for n in result.generator.notes if not str(n).startswith("worker ")]
     if notes:
         parts.append(Text())
         parts += [Text(f"note: {note}", style="yellow") for note in notes]

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 
-from loadlens.engine.prepared_request import PreparedRequest, encode_request
+from loadlens.engine.prepared_request import PreparedRequest, encode_request, locate
 from loadlens.engine.request_errors import RequestFailed
 from loadlens.engine.response_rules import StepRules
 from loadlens.engine.virtual_user import VirtualUser
@@ -82,10 +82,8 @@ class ScriptRuntime:
         self, name: str, method: str, url: str, timeout: float | None, expect: tuple[int, ...]
     ) -> PreparedRequest:
         """The endpoint a request belongs to (its stats, connection and checks)."""
-        parts = urlsplit(url)
-        tls = parts.scheme == "https"
-        host = parts.hostname or ""
-        port = parts.port or (443 if tls else 80)
+        where = locate(url)
+        host, port, tls = where.hostname, where.port, where.tls
         key = (name, method, host, port, tls, timeout, expect)
         found = self._endpoints.get(key)
         if found is not None:
@@ -204,11 +202,8 @@ class Session:
             endpoint = await self._runtime.endpoint(label, method, url, timeout, expected)
         except RequestFailed as e:
             return Response(0, [], b"", 0.0, str(e.kind))
-        parts = urlsplit(url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        default_port = parts.port is None or parts.port == (443 if endpoint.tls else 80)
-        host = parts.netloc if not default_port else (parts.hostname or "")
-        payload = encode_request(method, host, target, merged.items(), body)
+        where = locate(url)
+        payload = encode_request(method, where.host_header, where.target, merged.items(), body)
         if user.busy:
             raise RuntimeError(
                 "a Session sends one request at a time (a virtual user is one client); "

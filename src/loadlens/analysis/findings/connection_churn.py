@@ -19,7 +19,7 @@ _DROPPING = frozenset(
 
 def connection_per_request(result: RunResult) -> Finding | None:
     """Most requests needed a connection of their own."""
-    opened = int(result.generator.get("connections_opened", 0))
+    opened = result.generator.connections_opened
     requests = result.totals.requests
     dropped = sum(n for kind, n in result.totals.errors.items() if kind in _DROPPING)
     # A connection that timed out or broke is replaced by loadlens: not the server's doing.

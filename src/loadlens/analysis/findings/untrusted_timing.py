@@ -10,18 +10,16 @@ __all__ = ["contended", "generator_bound"]
 
 
 def _data(result: RunResult) -> dict[str, Any]:
-    seconds = result.generator.get("timeline", [])
-    waits = [p["run_delay_ms"] for p in seconds if p.get("run_delay_ms") is not None]
+    seconds = result.generator.timeline
+    waits = [p.run_delay_ms for p in seconds if p.run_delay_ms is not None]
+    others = [p.others_cpu_percent for p in seconds if p.others_cpu_percent is not None]
     return {
         "timing_error_ms": result.timing_error_ms,
         "latency_p50_ms": result.totals.latency.p50,
-        "worker_cpu_percent_max": max((p["cpu_percent"] for p in seconds), default=0.0),
+        "worker_cpu_percent_max": max((p.cpu_percent for p in seconds), default=0.0),
         "run_delay_ms_max": max(waits, default=None),
-        "others_cpu_percent_max": max(
-            (p["others_cpu_percent"] for p in seconds if p.get("others_cpu_percent") is not None),
-            default=None,
-        ),
-        "contenders": list(result.generator.get("contenders", [])),
+        "others_cpu_percent_max": max(others, default=None),
+        "contenders": [c.model_dump() for c in result.generator.contenders],
         "dropped_iterations": result.totals.dropped_iterations,
     }
 
@@ -45,10 +43,10 @@ def contended(result: RunResult) -> Finding | None:
     """A finding when other processes took the CPU loadlens needed (it outranks the rest)."""
     if result.verdict is not VerdictKind.CONTENDED:
         return None
-    contenders = result.generator.get("contenders", [])
+    contenders = result.generator.contenders
     top = ""
     if contenders:
-        top = f" (most of all {contenders[0]['name']}, pid {contenders[0]['pid']})"
+        top = f" (most of all {contenders[0].name}, pid {contenders[0].pid})"
     return Finding(
         id="contended",
         severity="critical",
