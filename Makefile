@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test test-fast lint bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: setup
 ## Lint, type-check and run every test (real servers on 127.0.0.1).
 test: lint
 	$(BIN)/pytest
+
+## While developing: the tests not marked slow (about a minute); CI runs them all.
+test-fast: setup
+	$(BIN)/pytest -m 'not slow'
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

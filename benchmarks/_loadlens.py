@@ -52,6 +52,14 @@ def loadlens_command(url: str, users: int, duration: str, extra: Sequence[str] =
     ]  # fmt: skip
 
 
+def loadlens_script() -> str:
+    """The venv's `loadlens` console script, beside its python: the command a user types."""
+    script = Path(python_executable()).parent / "loadlens"
+    if not script.exists():
+        raise SystemExit(f"no loadlens console script beside {python_executable()}")
+    return str(script)
+
+
 def check_cli() -> None:
     """Fail early, and say why, if `python -m loadlens run --help` does not work."""
     probe = subprocess.run(

@@ -1,12 +1,19 @@
-"""Requests per CPU-second of loadlens against wrk, both pinned to one core, same nginx.
+"""Requests per CPU-second of loadlens against wrk and a bare client, on one core, same nginx.
 
-A third generator, "scenario", is loadlens running a 3-step flow (login, list, detail)
+The goal (issue 13) is loadlens at >= 0.8 x wrk at 50 connections and >= 0.7 x at 1,000
+(0.7 at any other count), with all its metrics on. Beside it stands the bare-protocol
+ceiling, "bare": a minimal closed-loop keep-alive client on the same httptools + uvloop,
+sending the same request bytes and counting responses, nothing else (`_bare_client.py`).
+It is not a goal; it says how much of the gap to wrk is Python itself and how much is
+loadlens's own bookkeeping.
+
+Another generator, "scenario", is loadlens running a 3-step flow (login, list, detail)
 with templated paths, bodies and headers, JSONPath extraction chaining one step's answer
 into the next, checks on every step and the cookie jar on: what a real scenario costs
 compared with the plain GET (goal: at least half its requests per CPU-second).
 
-nginx runs on core 0; each generator runs alone on core 1 with one worker, so both
-are saturated and the figure that matters is how many requests each one gets out of
+nginx runs on core 0; each generator runs alone on core 1 (loadlens with one worker),
+so all are saturated and the figure that matters is how many requests each one gets out of
 a CPU-second. CPU seconds are user+sys of the generator's whole process tree, from
 the kernel's child rusage (what `/usr/bin/time` reports), startup included.
 "other CPU s" is what the rest of the machine burned meanwhile: if it is not near
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from _bare_client import run_bare
 from _loadlens import check_cli, run_loadlens
 from _nginx import run_nginx
 from _proc import (
@@ -39,7 +47,9 @@ from _proc import (
 )
 from _wrk import run_wrk
 
-GOAL_RATIO = 0.6
+# loadlens / wrk requests per CPU-second, per connection count (issue 13).
+GOAL_RATIOS = {50: 0.8, 1000: 0.7}
+DEFAULT_GOAL_RATIO = 0.7
 SCENARIO_GOAL_RATIO = 0.5
 GENERATOR_CORE = 1
 
@@ -104,6 +114,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--no-scenario", action="store_true", help="skip the 3-step scenario generator"
     )
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare-protocol ceiling")
     return parser.parse_args()
 
 
@@ -135,6 +146,18 @@ def measure_loadlens(url: str, connections: int, duration_s: int, nginx_pid: int
     return Row("loadlens", connections, lens.requests, rps, lens.measured, target_cpu, note)
 
 
+def measure_bare(url: str, connections: int, duration_s: int, nginx_pid: int) -> Row:
+    """One run of the bare httptools + uvloop client, with nginx's CPU time over it."""
+    target_before = tree_cpu_s(nginx_pid)
+    bare = run_bare(url, connections, duration_s, core=GENERATOR_CORE, keep={nginx_pid})
+    target_cpu = tree_cpu_s(nginx_pid) - target_before
+    rps = bare.responses / bare.seconds if bare.seconds else 0.0
+    note = f"errors {bare.errors}"
+    if bare.measured.orphans:
+        note += f", {bare.measured.orphans} orphaned processes reaped"
+    return Row("bare", connections, bare.responses, rps, bare.measured, target_cpu, note)
+
+
 def measure_scenario(scenario: str, connections: int, duration_s: int, nginx_pid: int) -> Row:
     """loadlens running the 3-step scenario file (--workers 1)."""
     row = measure_loadlens(scenario, connections, duration_s, nginx_pid)
@@ -155,28 +178,60 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
+def goal_ratio(connections: int) -> float:
+    """The loadlens / wrk ratio held as the goal at this connection count."""
+    return GOAL_RATIOS.get(connections, DEFAULT_GOAL_RATIO)
+
+
+def per_cpu_seconds(rows: list[Row], generator: str, connections: int) -> list[float]:
+    """One generator's requests per CPU-second at one connection count, round by round."""
+    return [r.per_cpu_second for r in rows
+            if r.generator == generator and r.connections == connections]  # fmt: skip
+
+
+def versus(
+    rows: list[Row], generator: str, reference: str, connections: int
+) -> tuple[float, str] | None:
+    """`generator`'s median over `reference`'s and a line saying so; None if either missing."""
+    own = per_cpu_seconds(rows, generator, connections)
+    ref = per_cpu_seconds(rows, reference, connections)
+    if not own or not ref:
+        return None
+    ratio = statistics.median(own) / statistics.median(ref)
+    rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(own, ref, strict=True) if b)
+    name = f"{generator}/{reference}"
+    line = (
+        f"ratio {name:<13} at {connections:>5} connections: {ratio:.2f} of the medians "
+        f"({statistics.median(own):.0f} / {statistics.median(ref):.0f} req/CPU-s; "
+        f"rounds {rounds})"
+    )
+    return ratio, line
+
+
 def print_ratios(rows: list[Row]) -> None:
-    """loadlens / wrk requests per CPU-second, per connection count, and the goal."""
+    """loadlens / wrk with its goal, and the bare ceiling beside it, per connection count."""
     print()
-    for connections in sorted({r.connections for r in rows}):
-        wrk = [r.per_cpu_second for r in rows if r.connections == connections
-               and r.generator == "wrk"]  # fmt: skip
-        lens = [r.per_cpu_second for r in rows if r.connections == connections
-                and r.generator == "loadlens"]  # fmt: skip
-        ratio = statistics.median(lens) / statistics.median(wrk) if wrk else 0.0
-        rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(lens, wrk, strict=True) if b)
-        verdict = "ok" if ratio >= GOAL_RATIO else "below goal"
-        print(
-            f"ratio loadlens/wrk at {connections:>5} connections: {ratio:.2f} of the medians "
-            f"({statistics.median(lens):.0f} / {statistics.median(wrk):.0f} req/CPU-s; "
-            f"rounds {rounds})  ({verdict})"
-        )
-    print(f"goal: loadlens >= {GOAL_RATIO} x wrk")
-    for connections in sorted({r.connections for r in rows}):
-        plain = [r.per_cpu_second for r in rows if r.connections == connections
-                 and r.generator == "loadlens"]  # fmt: skip
-        flow = [r.per_cpu_second for r in rows if r.connections == connections
-                and r.generator == "scenario"]  # fmt: skip
+    counts = sorted({r.connections for r in rows})
+    for connections in counts:
+        if (lens := versus(rows, "loadlens", "wrk", connections)) is not None:
+            ratio, line = lens
+            goal = goal_ratio(connections)
+            print(f"{line}  (goal >= {goal}: {'ok' if ratio >= goal else 'below goal'})")
+        if (bare := versus(rows, "bare", "wrk", connections)) is not None:
+            print(f"{bare[1]}  (the bare-protocol ceiling)")
+        if (share := versus(rows, "loadlens", "bare", connections)) is not None:
+            print(share[1])
+    goals = ", ".join(f"{goal_ratio(c)} x wrk at {c}" for c in counts)
+    print(f"goal: loadlens >= {goals} connections")
+    print_scenario_ratios(rows, counts)
+
+
+def print_scenario_ratios(rows: list[Row], counts: list[int]) -> None:
+    """The 3-step scenario against the plain GET, both loadlens, per connection count."""
+    printed = False
+    for connections in counts:
+        plain = per_cpu_seconds(rows, "loadlens", connections)
+        flow = per_cpu_seconds(rows, "scenario", connections)
         if not plain or not flow:
             continue
         # Both are loadlens and take turns within a round, so each round pairs them under
@@ -192,11 +247,13 @@ def print_ratios(rows: list[Row]) -> None:
             f"medians ({statistics.median(flow):.0f} / {statistics.median(plain):.0f} "
             f"req/CPU-s)  ({verdict})"
         )
-    print(f"goal: 3-step scenario >= {SCENARIO_GOAL_RATIO} x plain GET (both loadlens)")
+        printed = True
+    if printed:
+        print(f"goal: 3-step scenario >= {SCENARIO_GOAL_RATIO} x plain GET (both loadlens)")
 
 
 def main() -> None:
-    """Start nginx, run both generators at each connection count, print the figures."""
+    """Start nginx, run every generator at each connection count, print the figures."""
     reexec_in_venv()
     args = parse_args()
     counts = [int(c) for c in args.connections.split(",") if c.strip()]
@@ -218,6 +275,8 @@ def main() -> None:
                     partial(measure_wrk, nginx.url),
                     partial(measure_loadlens, nginx.url),
                 ]
+                if not args.no_bare:
+                    turns.append(partial(measure_bare, nginx.url))
                 if not args.no_scenario:
                     turns.append(partial(measure_scenario, str(scenario)))
                 if round_no % 2:

@@ -67,6 +67,7 @@ def test_the_agent_refuses_a_request_without_the_right_token(
     assert _get(port, TOKEN) == 200
 
 
+@pytest.mark.slow
 def test_a_run_monitors_through_the_agent_and_survives_losing_it(
     loadlens: LoadlensRunner, target_server: TargetServer, agent: tuple[subprocess.Popen[str], int]
 ) -> None:

@@ -10,6 +10,7 @@ from support.target_server import TargetServer
 pytestmark = pytest.mark.timeout(90)
 
 
+@pytest.mark.slow
 def test_capacity_stops_at_the_first_step_that_breaks_the_slo(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:

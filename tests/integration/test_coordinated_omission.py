@@ -27,6 +27,8 @@ import pytest
 from support.cli import LoadlensRunner, check_result
 from support.target_server import TargetServer
 
+pytestmark = pytest.mark.slow
+
 EVERY_S = 3.0
 STALL_MS = 1000.0
 

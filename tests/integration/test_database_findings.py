@@ -16,7 +16,7 @@ import pytest
 from support.cli import LoadlensRunner, check_result
 from support.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 APP = Path(__file__).resolve().parents[1] / "support" / "db_app.py"
 PLANTED = APP.with_name("planted_server.py")

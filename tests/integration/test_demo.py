@@ -24,7 +24,7 @@ from loadlens.demo.stage_server import find_nginx
 from loadlens.storage.run_store import RunStore
 from support.cli import REPO, LoadlensRunner, _env, check_result
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 STAGES = ["baseline", "index", "pool", "cache", "balanced"]
 

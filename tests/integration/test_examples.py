@@ -13,7 +13,7 @@ import pytest
 from loadlens.demo.target import serve
 from support.cli import LoadlensRunner, check_result
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 # (case-study.yaml talks to the case study's API: tests/integration/test_demo.py runs it.)

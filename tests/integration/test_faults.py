@@ -51,6 +51,7 @@ def _only_error(result: dict, kind: str, count: int) -> None:
     assert totals["error_rate"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_connection_refused(loadlens: LoadlensRunner) -> None:
     url = f"http://127.0.0.1:{port_refusing()}/ok"
     run = loadlens.run(url, "-u", "2", "-i", "5", "--connect-timeout", "1s", timeout=45)
@@ -61,6 +62,7 @@ def test_connection_refused(loadlens: LoadlensRunner) -> None:
     assert run.elapsed < 20
 
 
+@pytest.mark.slow
 def test_connection_refused_closed_loop_is_bounded(loadlens: LoadlensRunner) -> None:
     # A duration-bound closed loop against a dead port must still stop on time.
     url = f"http://127.0.0.1:{port_refusing()}/ok"
@@ -74,6 +76,7 @@ def test_connection_refused_closed_loop_is_bounded(loadlens: LoadlensRunner) -> 
     assert run.elapsed < 15
 
 
+@pytest.mark.slow
 def test_connect_timeout(loadlens: LoadlensRunner) -> None:
     with port_blackholed() as port:
         url = f"http://127.0.0.1:{port}/ok"
@@ -84,6 +87,7 @@ def test_connect_timeout(loadlens: LoadlensRunner) -> None:
     assert run.elapsed < 15
 
 
+@pytest.mark.slow
 def test_reset_mid_response(loadlens: LoadlensRunner, target_server: TargetServer) -> None:
     run = loadlens.run(target_server.url("/reset"), "-u", "2", "-i", "5", "--timeout", "2s",
                        timeout=45)  # fmt: skip
@@ -95,6 +99,7 @@ def test_reset_mid_response(loadlens: LoadlensRunner, target_server: TargetServe
     assert target_server.connections_opened == 10
 
 
+@pytest.mark.slow
 def test_read_timeout_when_the_server_never_answers(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -110,6 +115,7 @@ def test_read_timeout_when_the_server_never_answers(
     assert run.elapsed < 15
 
 
+@pytest.mark.slow
 def test_malformed_status_line_is_a_protocol_error(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -148,6 +154,7 @@ class _PeakRss:
         self._thread.join()
 
 
+@pytest.mark.slow
 def test_big_body_is_streamed_not_buffered(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -176,6 +183,7 @@ def test_big_body_is_streamed_not_buffered(
     )
 
 
+@pytest.mark.slow
 def test_connection_close_after_every_response(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -191,6 +199,7 @@ def test_connection_close_after_every_response(
     assert 20 <= target_server.connections_opened <= 22
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("code", "kind"), [("503", "http-5xx"), ("500", "http-5xx"), ("429", "http-4xx")]
 )
@@ -209,6 +218,7 @@ def test_error_status_storm(
     assert target_server.connections_opened == 2  # keep-alive survives error statuses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_idle_keepalive_closed_by_server_reconnects_transparently(
     loadlens: LoadlensRunner, target_server: TargetServer, method: str
@@ -236,6 +246,7 @@ def test_idle_keepalive_closed_by_server_reconnects_transparently(
     assert target_server.requests_by_method == {method: 8}
 
 
+@pytest.mark.slow
 def test_body_delimited_by_the_close_is_a_complete_response(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -249,6 +260,7 @@ def test_body_delimited_by_the_close_is_a_complete_response(
     assert target_server.connections_opened == 10
 
 
+# Not marked slow: the fast lane keeps this one short run of the engine against a real socket.
 def test_body_cut_short_by_a_clean_close_is_a_reset(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -258,6 +270,7 @@ def test_body_cut_short_by_a_clean_close_is_a_reset(
     assert result["totals"]["bytes_in"] > 0  # what did arrive is counted
 
 
+@pytest.mark.slow
 def test_read_timeouts_are_timed_so_latency_thresholds_fail(
     loadlens: LoadlensRunner, target_server: TargetServer
 ) -> None:
@@ -271,6 +284,7 @@ def test_read_timeouts_are_timed_so_latency_thresholds_fail(
     assert latency["min"] >= 299.0  # the timer is uvloop's, on a 1 ms clock
 
 
+@pytest.mark.slow
 def test_refused_everywhere_fails_latency_thresholds(loadlens: LoadlensRunner) -> None:
     url = f"http://127.0.0.1:{port_refusing()}/ok"
     run = loadlens.run(url, "-u", "1", "-i", "3", "--threshold", "p95<100ms", timeout=45)

@@ -12,7 +12,7 @@ import pytest
 
 from support.cli import LoadlensRunner, check_result
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 PLANTED = Path(__file__).resolve().parents[1] / "support" / "planted_server.py"
 

@@ -14,7 +14,7 @@ import pytest
 from support.cli import LoadlensRunner, _env, check_result
 from support.target_server import TargetServer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def _cli(loadlens: LoadlensRunner, *args: str) -> subprocess.CompletedProcess[str]:

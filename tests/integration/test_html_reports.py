@@ -17,7 +17,7 @@ from support.browser import chromium_path, open_page
 from support.cli import LoadlensRunner, _env, check_result
 from support.target_server import TargetServer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("LOADLENS_TEST_ARTIFACTS", REPO / "test-artifacts"))

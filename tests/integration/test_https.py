@@ -12,7 +12,7 @@ import trustme
 from support.cli import LoadlensRunner, check_result
 from support.target_server import TargetServer
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from support.target_server import TargetServer
 USERS = 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("target", ["process", "process-group"])
 def test_sigint_saves_an_interrupted_result(

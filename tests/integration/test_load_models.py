@@ -16,7 +16,7 @@ import pytest
 from support.cli import CliRun, LoadlensRunner, check_result
 from support.target_server import CHUNKED_BODY, OK_BODY, TargetServer
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 def _server_saw(server: TargetServer, path: str, expected: int) -> int:

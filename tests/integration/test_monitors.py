@@ -25,6 +25,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_a_started_server_is_monitored_and_stopped(
     loadlens: LoadlensRunner, tmp_path: Path
 ) -> None:
@@ -65,6 +66,7 @@ def test_a_started_server_is_monitored_and_stopped(
         assert page.state["charts"] == page.state["drawn"] == page.state["painted"] == 6
 
 
+@pytest.mark.slow
 def test_a_monitored_process_that_exits_is_reported_and_the_load_goes_on(
     loadlens: LoadlensRunner, target_server: object, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from support.cli import LoadlensRunner, check_result
 from support.target_server import TargetServer
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 @pytest.fixture

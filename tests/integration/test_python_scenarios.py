@@ -12,7 +12,7 @@ import pytest
 from support.cli import LoadlensRunner, _env, check_result
 from support.shop_app import ShopApp, running_shop
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 
 @pytest.fixture

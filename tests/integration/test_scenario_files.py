@@ -29,6 +29,7 @@ def _write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_a_flow_runs_every_step_for_every_user(
     loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
 ) -> None:
@@ -65,6 +66,7 @@ flows:
     assert echoed.header("content-type") == "application/json"
 
 
+@pytest.mark.slow
 def test_templates_fill_path_query_headers_and_body_per_user(
     loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
 ) -> None:
@@ -98,6 +100,7 @@ requests:
     assert all(e.header("x-token") == "s3cret" for e in echoes)
 
 
+@pytest.mark.slow
 def test_weighted_requests_are_picked_by_weight(
     loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
 ) -> None:
@@ -119,6 +122,7 @@ requests:
     assert 248 <= seen["/ok"] <= 352, seen
 
 
+@pytest.mark.slow
 def test_think_time_and_pacing_hold_the_user(
     loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
 ) -> None:
@@ -142,6 +146,7 @@ flows:
     assert result["duration_s"] >= 1.1
 
 
+@pytest.mark.slow
 def test_a_step_timeout_overrides_the_default(
     loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
 ) -> None:
@@ -161,6 +166,7 @@ requests:
     assert run.elapsed < 10
 
 
+@pytest.mark.slow
 def test_flags_override_the_load_section(
     loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
 ) -> None:
@@ -214,6 +220,7 @@ def test_bad_files_name_file_line_and_key(
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_init_writes_a_scenario_that_validates(loadlens: LoadlensRunner, tmp_path: Path) -> None:
     target = str(tmp_path / "starter.yaml")
     init = _cli(loadlens, "init", target)

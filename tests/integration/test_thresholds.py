@@ -7,7 +7,7 @@ import pytest
 from support.cli import LoadlensRunner, assert_no_traceback, check_result
 from support.target_server import TargetServer
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
 
 def test_crossed_threshold_exits_99(loadlens: LoadlensRunner, target_server: TargetServer) -> None:

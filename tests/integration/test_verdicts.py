@@ -20,7 +20,7 @@ from support.cli import LoadlensRunner, check_result
 from support.nginx_server import run_nginx
 from support.target_server import TargetServer, port_refusing
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 PLANTED = Path(__file__).resolve().parents[1] / "support" / "planted_server.py"
 # Bounded on its own, should the test die before it is killed.

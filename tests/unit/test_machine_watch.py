@@ -32,6 +32,7 @@ def _watch(seconds: float, spin: bool = False) -> MachineReport:
     return MachineReport.from_monitor(watch.results()[MachineProbe.name])
 
 
+@pytest.mark.slow
 def test_the_watch_names_a_busy_process_and_leaves_loadlens_out() -> None:
     hog = subprocess.Popen([sys.executable, "-c", HOG])
     try:
@@ -50,6 +51,7 @@ def test_the_watch_names_a_busy_process_and_leaves_loadlens_out() -> None:
     assert 0 < report.cpu_ms < 500
 
 
+@pytest.mark.slow
 def test_our_own_cpu_is_not_counted_as_others() -> None:
     """The coordinator burning a core itself: the machine is busy, but not with others."""
     report = _watch(2.2, spin=True)
