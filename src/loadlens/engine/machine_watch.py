@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,14 +76,14 @@ class MachineProbe:
         self._own = [psutil.Process(pid) for pid in [os.getpid(), *own_pids]]
         self._own_cpu: dict[int, float] = {}
         self._usage: dict[tuple[int, float], _Usage] = {}
-        self._started = self._started_wall = 0.0
+        self._started = 0.0
         self._host = (0.0, 0.0)
         self._steal = 0.0
         self._samples = 0
 
     def start(self) -> None:
         """Baselines: the machine's CPU, ours, and every other process's."""
-        self._started, self._started_wall = time.monotonic(), time.time()
+        self._started = time.monotonic()
         times = psutil.cpu_times()
         self._host = _busy(times)
         self._steal = getattr(times, "steal", 0.0)
@@ -139,22 +140,55 @@ class MachineProbe:
     def _walk(self, first: bool = False) -> None:
         """Add each other process's CPU since the last walk."""
         own = {p.pid for p in self._own}
-        for process in psutil.process_iter(["name", "cpu_times", "create_time"]):
-            info, pid = process.info, process.pid
-            times = info.get("cpu_times")
-            if pid in own or not pid or times is None:
+        for pid, born, name, total in _process_times():
+            if pid in own or not pid:
                 continue
-            total = times.user + times.system
-            key = (pid, info.get("create_time") or 0.0)
+            key = (pid, born)
             usage = self._usage.get(key)
             if usage is None:
                 # Born during the run: all its CPU was used during the run.
-                born_during = not first and key[1] >= self._started_wall
-                usage = self._usage[key] = _Usage(
-                    info.get("name") or "?", pid, last_total=0.0 if born_during else total
-                )
+                usage = self._usage[key] = _Usage(name, pid, last_total=total if first else 0.0)
             usage.cpu_s += max(total - usage.last_total, 0.0)
             usage.last_total = total
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_times() -> Iterator[tuple[int, float, str, float]]:
+    """(pid, start time, name, user + system CPU seconds) of every process.
+
+    On Linux, one read of /proc/PID/stat each: psutil's process_iter with names and times
+    reads several files per process through its generic wrappers, ~20 times the cost (a
+    walk of 180 processes took 70 ms, in the run's own time). Elsewhere, psutil.
+    """
+    try:
+        pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        pids = []
+    if not pids:
+        for process in psutil.process_iter(["name", "cpu_times", "create_time"]):
+            times = process.info.get("cpu_times")
+            if times is not None:
+                yield (process.pid, process.info.get("create_time") or 0.0,
+                       process.info.get("name") or "?", times.user + times.system)  # fmt: skip
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone since the listing
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split at
+        # the last ")". After it, utime and stime are fields 12 and 13, starttime 20.
+        close = stat.rfind(b")")
+        fields = stat[close + 2 :].split()
+        name = stat[stat.find(b"(") + 1 : close].decode(errors="replace")
+        try:
+            cpu = (int(fields[11]) + int(fields[12])) / _TICKS
+            yield pid, float(fields[19]), name or "?", cpu
+        except (IndexError, ValueError):
+            continue
 
 
 def watch_machine(own_pids: list[int]) -> MonitorSet:
