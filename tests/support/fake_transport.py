@@ -34,6 +34,7 @@ class FakeTransport(asyncio.Transport):
         loop: asyncio.AbstractEventLoop,
         protocol: asyncio.Protocol,
         responder: Responder | None = None,
+        reply_delay: float = 0.0,
     ) -> None:
         super().__init__(extra={"peername": ("127.0.0.1", 80)})
         self._loop = loop
@@ -41,6 +42,7 @@ class FakeTransport(asyncio.Transport):
         self._closing = False
         self._lost = False
         self.responder = responder
+        self.reply_delay = reply_delay
         self.writes: list[bytes] = []  # each write(), as the protocol made it
         self.aborted = False  # the client dropped the connection (abort or close)
         self.lost_calls = 0  # connection_lost calls delivered (a real transport: 0 or 1)
@@ -57,7 +59,7 @@ class FakeTransport(asyncio.Transport):
             reply = self.responder(data)
             if reply is not None:
                 # A reply never arrives inside write(): it comes from the loop.
-                self._loop.call_soon(self.feed, reply)
+                self._loop.call_later(self.reply_delay, self.feed, reply)
 
     def is_closing(self) -> bool:
         """Closed by either side."""
@@ -142,7 +144,8 @@ class FakeNetworkLoop(asyncio.SelectorEventLoop):
 
     `time()` starts at 1000.0 and moves only when every ready callback has run: then it
     jumps to the next timer. `transports` lists every connection made, in order.
-    `responder`, when set, answers every request written on new connections.
+    `responder`, when set, answers every request written on new connections, after
+    `reply_delay` virtual seconds.
     `refuse_connections` makes connects fail as refused; `connects_hang` makes them wait
     until their timeout.
     """
@@ -157,6 +160,7 @@ class FakeNetworkLoop(asyncio.SelectorEventLoop):
         self.transports: list[FakeTransport] = []
         self.connect_calls: list[tuple[str, int]] = []
         self.responder: Responder | None = None
+        self.reply_delay = 0.0
         self.refuse_connections = False
         self.connects_hang = False
 
@@ -205,7 +209,7 @@ class FakeNetworkLoop(asyncio.SelectorEventLoop):
         if self.refuse_connections:
             raise ConnectionRefusedError(111, "Connection refused")
         protocol = protocol_factory()
-        transport = FakeTransport(self, protocol, self.responder)
+        transport = FakeTransport(self, protocol, self.responder, self.reply_delay)
         self.transports.append(transport)
         return transport, protocol
 
