@@ -449,14 +449,7 @@ def test_a_failed_extraction_without_checks_is_an_extract_failure(
     "name",
     [
         "Cookie",
-        pytest.param(
-            "cookie",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="engine: RequestCycle._with_cookies looks for the step's own Cookie "
-                "header case-sensitively, so `cookie:` goes out with a second Cookie line",
-            ),
-        ),
+        "cookie",
     ],
 )
 def test_a_cookie_set_by_one_step_goes_back_with_the_next_unless_the_step_sets_one(
@@ -571,12 +564,6 @@ def test_pacing_after_a_refused_on_start_counts_from_the_iteration_start(
     assert done.times == [started + 10.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: after on_start succeeds, _run_flow restarts the pacing period at the "
-    "flow's first request, so the iteration with the login lasts login time + pacing "
-    "(a refused login is paced from the iteration's start)",
-)
 def test_pacing_after_on_start_counts_from_the_iteration_start(
     loop: FakeNetworkLoop, tmp_path: Path
 ) -> None:

@@ -176,8 +176,9 @@ class RequestCycle:
         line = self.cookies.header(request.origin)
         if line:
             at = payload.find(b"\r\n\r\n") + 2  # the end of the last header line
-            # A Cookie header the step sets itself wins over the jar (one, not two).
-            if payload.find(b"\r\nCookie:", 0, at) < 0:
+            # A Cookie header the step sets itself wins over the jar (one, not two); header
+            # names are case-blind.
+            if payload[:at].lower().find(b"\r\ncookie:") < 0:
                 return payload[:at] + line + payload[at:]
         return payload
 

@@ -75,14 +75,21 @@ class VirtualUser(RequestCycle):
             self._run_flow(flow, intended_ns, paced, on_done)
 
     def _run_flow(
-        self, flow: PreparedFlow, intended_ns: int | None, paced: bool, on_done: Callable[[], None]
+        self,
+        flow: PreparedFlow,
+        intended_ns: int | None,
+        paced: bool,
+        on_done: Callable[[], None],
+        *,
+        after_start: bool = False,
     ) -> None:
         self._flow = flow
         self._step = 0
         self._paced = paced
         self._flow_failed = False
-        if (paced and flow.pacing is not None) or self._then is not None:
-            # (For on_start, the pacing of the flow that waits behind it.)
+        if not after_start and ((paced and flow.pacing is not None) or self._then is not None):
+            # (For on_start, the pacing of the flow that waits behind it: the iteration's
+            # period runs from before the login, so `after_start` keeps it.)
             self._iteration_started = self._commons.loop.time()
         self._on_iteration_done = on_done
         self.exchange(flow.steps[0].request, intended_ns, self._step_done_cb)
@@ -100,7 +107,7 @@ class VirtualUser(RequestCycle):
             self._end_iteration()
             return
         self.started = True
-        self._run_flow(flow, None, paced, on_done)
+        self._run_flow(flow, None, paced, on_done, after_start=True)
 
     def _step_done(self) -> None:
         if self.result.error is not None:
