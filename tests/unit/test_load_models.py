@@ -15,6 +15,7 @@ from loadlens.scenario.load import (
     RampingVUs,
     RateStage,
     VUStage,
+    describe_load,
     is_open_executor,
 )
 
@@ -47,3 +48,9 @@ def test_the_registry_names_each_model_by_its_executor() -> None:
 def test_an_unknown_executor_is_not_open() -> None:
     assert not is_open_executor("warp-drive")
     assert not is_open_executor(None)
+
+
+def test_a_stored_load_model_is_described_in_a_few_words() -> None:
+    load = ConstantArrivalRate(rate=12.5, duration=30, max_users=100).model_dump()
+    assert describe_load(load) == "constant-arrival-rate 12.5/s 30s 100 max users"
+    assert describe_load({}) == "?"

@@ -21,8 +21,7 @@ from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.reporting.case_study_view import StageRow, timing_text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
-from loadlens.scenario.load import is_open_executor
-from loadlens.storage.run_store import describe_load
+from loadlens.scenario.load import describe_load, is_open_executor
 
 __all__ = ["compare_html", "run_html", "write_html"]
 

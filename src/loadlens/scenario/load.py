@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ __all__ = [
     "RampingVUs",
     "RateStage",
     "VUStage",
+    "describe_load",
     "is_open_executor",
 ]
 
@@ -181,3 +182,15 @@ def is_open_executor(executor: object) -> bool:
     """Whether an executor name (a stored run's `load["executor"]`) is an open model."""
     model = LOAD_MODELS.get(str(executor))
     return model is not None and model.is_open
+
+
+def describe_load(load: dict[str, Any]) -> str:
+    """A stored load model in a few words: `constant-vus 50 users 30s`."""
+    executor = str(load.get("executor", "?"))
+    parts = [executor]
+    for key, unit in (("users", " users"), ("rate", "/s"), ("iterations", " iterations"),
+                      ("duration", "s"), ("max_users", " max users")):  # fmt: skip
+        value = load.get(key)
+        if value is not None:
+            parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
+    return " ".join(parts)
