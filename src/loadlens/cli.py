@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -21,8 +20,8 @@ from loadlens.execution import execute, store
 from loadlens.extras import install_hint, missing
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
-from loadlens.scenario.file_loader import is_scenario_file, load_scenario_file
-from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
+from loadlens.scenario.from_flags import RunFlags
+from loadlens.scenario.loading import load_scenario, read_scenario
 from loadlens.scenario.model import Scenario
 from loadlens.scenario.units import InputError
 from loadlens.scenario.yaml_source import SourceError
@@ -224,10 +223,10 @@ def _run(
     try:
         for expression in flags.thresholds:
             parse_threshold(expression)
-        if is_scenario_file(flags.target):
-            scenario = _load_file(flags)
-        else:
-            scenario = scenario_from_flags(flags)
+        try:
+            scenario = load_scenario(flags, python_loader=read_python_scenario)
+        except SourceError as e:
+            _fail_input(str(e))
         prepare_flows(scenario)  # fail here, not in a worker
     except (InputError, ThresholdError, PrepareError) as e:
         raise click.UsageError(str(e)) from None
@@ -360,28 +359,12 @@ def _write_reports(
     return written
 
 
-def _load_file(flags: RunFlags) -> Scenario:
-    """The scenario a file describes, with the command line's overrides."""
-    for option, value in (("-X", flags.method), ("-H", flags.headers), ("--json", flags.json_body),
-                          ("--body", flags.body)):  # fmt: skip
-        if value:
-            raise InputError(f"{option} applies to a URL; a scenario file sets its own requests")
-    if flags.base_url is not None and urlsplit(flags.base_url).scheme not in ("http", "https"):
-        raise InputError(f"--base-url {flags.base_url!r}: expected an http:// or https:// URL")
-    try:
-        return _read_scenario(Path(flags.target), flags)
-    except SourceError as e:
-        _fail_input(str(e))
+def read_python_scenario(path: Path, flags: RunFlags | None) -> Scenario:
+    """A Python scenario file, read by loadlens.scripting (a layer above scenario)."""
+    # Imported here: a YAML or URL run never loads the scripting machinery.
+    from loadlens.scripting.script_loader import load_script
 
-
-def _read_scenario(path: Path, flags: RunFlags | None = None) -> Scenario:
-    """A YAML scenario file, or a Python one (`.py`)."""
-    if path.suffix == ".py":
-        # Imported here: a YAML or URL run never loads the scripting machinery.
-        from loadlens.scripting.script_loader import load_script
-
-        return load_script(path, flags)
-    return load_scenario_file(path, flags)
+    return load_script(path, flags)
 
 
 def _fail_input(message: str) -> NoReturn:
@@ -404,7 +387,7 @@ def _check_writable(out: Path) -> None:
 def validate(file: Path) -> None:
     """Check a scenario FILE without sending a request."""
     try:
-        scenario = _read_scenario(file)
+        scenario = read_scenario(file, python_loader=read_python_scenario)
         prepare_flows(scenario, resolve=False)
     except (SourceError, PrepareError) as e:
         _fail_input(str(e))
