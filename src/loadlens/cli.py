@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -20,14 +20,18 @@ from loadlens.execution import execute, store
 from loadlens.extras import install_hint, missing
 from loadlens.metrics.run_result import RunResult, RunStatus, VerdictKind
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
+from loadlens.monitoring.monitor_specs import (
+    Monitoring,
+    MonitorSpecError,
+    MonitorStartError,
+    build_monitors,
+    parse_monitoring,
+)
 from loadlens.scenario.from_flags import RunFlags
 from loadlens.scenario.loading import load_scenario, read_scenario
 from loadlens.scenario.model import Scenario
 from loadlens.scenario.units import InputError
 from loadlens.scenario.yaml_source import SourceError
-
-if TYPE_CHECKING:
-    from loadlens.monitoring.monitor_set import MonitorSet
 
 __all__ = ["ExitCode", "cli", "exit_code_for", "main"]
 
@@ -150,42 +154,12 @@ def run(
     run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
     outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
                          store=not no_store, tags=_tags(tags))  # fmt: skip
-    agents, databases, scrapes = [], [], []
-    for spec in monitor_specs:
-        if spec.startswith("agent://"):
-            agents.append(spec.removeprefix("agent://").rstrip("/"))
-        elif spec.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-            databases.append(spec)
-        elif spec.startswith(("prometheus://", "dbstats+http://", "dbstats+https://")):
-            scrapes.append(spec)
-        elif spec != "host":
-            raise click.UsageError(
-                f"--monitor {spec!r}: expected host, agent://HOST:PORT, postgresql://..., "
-                "prometheus://HOST:PORT/metrics or dbstats+http://HOST:PORT/PATH"
-            )
-    if agents and not agent_token:
-        raise click.UsageError(
-            "--monitor agent://...: give --agent-token (or LOADLENS_AGENT_TOKEN)"
-        )
-    watch = Monitoring(server=server, pids=monitor_pids, names=monitor_names,
-                       host="host" in monitor_specs, agents=tuple(agents),
-                       agent_token=agent_token or "", databases=tuple(databases),
-                       scrapes=tuple(scrapes))  # fmt: skip
+    try:
+        watch = parse_monitoring(monitor_specs, server=server, pids=monitor_pids,
+                                 names=monitor_names, agent_token=agent_token)  # fmt: skip
+    except MonitorSpecError as e:
+        raise click.UsageError(str(e)) from None
     _run(run_flags, workers=workers, outputs=outputs, quiet=quiet, watch=watch)
-
-
-@dataclass(frozen=True)
-class Monitoring:
-    """What to watch on the target side while the load runs."""
-
-    server: str | None = None
-    pids: tuple[int, ...] = ()
-    names: tuple[str, ...] = ()
-    host: bool = False
-    agents: tuple[str, ...] = ()  # HOST:PORT of `loadlens agent`s
-    agent_token: str = ""
-    databases: tuple[str, ...] = ()  # PostgreSQL URLs
-    scrapes: tuple[str, ...] = ()  # prometheus://HOST:PORT/PATH?series=..., dbstats+http://
 
 
 @dataclass(frozen=True)
@@ -246,7 +220,11 @@ def _run(
 
     console = Console()
     with contextlib.ExitStack() as stack:
-        monitors = _monitors(watch or Monitoring(), scenario, stack)
+        target_url = scenario.base_url or (scenario.requests[0].url if scenario.requests else "")
+        try:
+            monitors = build_monitors(watch or Monitoring(), target_url, stack)
+        except MonitorStartError as e:
+            _fail_input(str(e))
         try:
             result = execute(scenario, console, workers=workers, quiet=quiet, monitors=monitors)
         except InterruptedBeforeStart:
@@ -268,75 +246,6 @@ def _run(
         if stored:
             console.print(f"stored as {result.id} in {stored} (see `loadlens history`)")
     sys.exit(exit_code_for(result))
-
-
-def _monitors(watch: Monitoring, scenario: Scenario, stack: contextlib.ExitStack) -> MonitorSet:
-    """The probes asked for (starting the --server target first); bad ones exit 2."""
-    from loadlens.monitoring.host_probe import HostProbe
-    from loadlens.monitoring.managed_server import ManagedServer, ServerError
-    from loadlens.monitoring.monitor_set import MonitorSet
-    from loadlens.monitoring.probe import Probe
-    from loadlens.monitoring.process_probe import ProcessTreeProbe, find_processes
-
-    probes: list[Probe] = []
-    if watch.server:
-        url = scenario.base_url or (scenario.requests[0].url if scenario.requests else "")
-        server = ManagedServer(watch.server, url)
-        stack.callback(server.stop)  # before start: a Ctrl-C while it boots stops it too
-        try:
-            server.start()
-        except ServerError as e:
-            _fail_input(str(e))
-        probes.append(ProcessTreeProbe([server.pid], label=f"--server, pid {server.pid}"))
-    if watch.pids:
-        import psutil
-
-        missing = [pid for pid in watch.pids if not psutil.pid_exists(pid)]
-        if missing:
-            _fail_input(f"--monitor-pid {missing[0]}: no such process")
-        probes.append(ProcessTreeProbe(list(watch.pids)))
-    for name in watch.names:
-        pids = find_processes(name)
-        if not pids:
-            _fail_input(f"--monitor-process {name!r}: no running process matches it")
-        probes.append(ProcessTreeProbe(pids, label=f"--monitor-process {name}"))
-    remote: list[Probe] = []
-    for address in watch.agents:
-        from loadlens.monitoring.agent_probe import AgentClient, AgentSection
-        from loadlens.monitoring.probe import ProbeGone
-
-        client = AgentClient(address, watch.agent_token)
-        try:
-            info = client.get("/v1/info")
-        except ProbeGone as e:
-            _fail_input(f"--monitor agent://{address}: {e}")
-        if "process" in info:
-            probes.append(AgentSection(client, "process", str(info["process"])))
-        remote.append(AgentSection(client, "host", str(info.get("host", address))))
-    for probe in probes:
-        probe.name = "target" if len(probes) == 1 else f"target {probes.index(probe) + 1}"
-    if (probes and len(remote) < len(probes)) or watch.host:
-        probes.append(HostProbe())
-    for url in watch.databases:
-        try:
-            from loadlens.monitoring.postgres_probe import PostgresProbe
-        except ImportError:
-            _fail_input("--monitor postgresql://...: pip install 'loadlens[postgres]'")
-        remote.append(PostgresProbe(url))
-    for spec in watch.scrapes:
-        from loadlens.monitoring.db_stats_probe import DbStatsProbe
-        from loadlens.monitoring.probe import ProbeGone
-        from loadlens.monitoring.prometheus_probe import PrometheusProbe
-
-        scrape: PrometheusProbe | DbStatsProbe = (
-            DbStatsProbe(spec) if spec.startswith("dbstats+") else PrometheusProbe(spec)
-        )
-        try:
-            scrape.start()  # reachable and readable now, or exit 2 before the load
-        except ProbeGone as e:
-            _fail_input(f"--monitor {spec}: {e}")
-        remote.append(scrape)
-    return MonitorSet(probes + remote)
 
 
 def _write_reports(
