@@ -45,7 +45,8 @@ def execute(
 
 def store(result: RunResult, db: str | None) -> str | None:
     """Keep the run in the store; a store that fails is a warning (the run is not lost)."""
-    from loadlens.storage.run_store import RunStore, StoreError, safe_url, store_url
+    from loadlens.redaction import safe_url
+    from loadlens.storage.run_store import RunStore, StoreError, store_url
 
     url = store_url(db)
     try:

@@ -162,7 +162,7 @@ def test_a_quoted_csv_field_keeps_its_line_break(tmp_path: Path) -> None:
 
 
 def test_a_url_is_never_taken_for_a_scenario_file() -> None:
-    from loadlens.scenario.file_loader import is_scenario_file
+    from loadlens.scenario.loading import is_scenario_file
 
     assert is_scenario_file("flows.py") and is_scenario_file("s.yaml")
     assert not is_scenario_file("http://127.0.0.1:8000/app.py")

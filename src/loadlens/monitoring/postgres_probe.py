@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from loadlens.monitoring.probe import ProbeGone
-from loadlens.storage.run_store import safe_url
+from loadlens.redaction import safe_url
 
 __all__ = ["PostgresProbe"]
 

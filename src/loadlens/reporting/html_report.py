@@ -21,7 +21,7 @@ from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.reporting.case_study_view import StageRow, timing_text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
-from loadlens.storage.run_store import describe_load
+from loadlens.scenario.load import describe_load, is_open_executor
 
 __all__ = ["compare_html", "run_html", "write_html"]
 
@@ -84,7 +84,7 @@ def run_html(result: RunResult) -> str:
     """The report of one run."""
     totals = result.totals
     stat_rows = [("latency", totals.latency.model_dump())]
-    if result.load.get("executor") in ("constant-arrival-rate", "ramping-arrival-rate", "capacity"):
+    if is_open_executor(result.load.get("executor")):
         stat_rows.append(("service time", totals.service_time.model_dump()))
     data = {
         "timeline": [p.model_dump() for p in result.timeline],

@@ -13,6 +13,7 @@ from loadlens.analysis.monitor_data import statements_source, top_statements
 from loadlens.metrics.run_result import LatencyStats, RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
+from loadlens.scenario.load import is_open_executor
 
 __all__ = ["render_summary"]
 
@@ -206,7 +207,7 @@ def render_summary(result: RunResult, console: Console) -> None:
     for col in ("avg", "p50", "p90", "p95", "p99", "p99.9", "peak"):
         lat.add_column(col, justify="right", no_wrap=True)
     _latency_row(lat, "latency", t.latency)
-    if result.load.get("executor") in ("constant-arrival-rate", "ramping-arrival-rate", "capacity"):
+    if is_open_executor(result.load.get("executor")):
         _latency_row(lat, "service time", t.service_time)
 
     parts: list[Table | Text] = [head, Text(), lat]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import difflib
 import json
 import re
@@ -15,10 +14,19 @@ from pydantic import BaseModel, ValidationError
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.scenario.data_files import DataFileError, read_rows
-from loadlens.scenario.file_model import FileAuth, FileLoad, FileStep, ScenarioFile
+from loadlens.scenario.file_model import FileAuth, FileStep, ScenarioFile
 from loadlens.scenario.file_rules import checks_of, extractions_of
-from loadlens.scenario.from_flags import RunFlags, build_load
-from loadlens.scenario.model import DataSource, Flow, RequestSpec, Scenario, Step, ThinkTime
+from loadlens.scenario.file_settings import MODEL_FLAGS, FileSettings, scenario_of_file
+from loadlens.scenario.from_flags import RunFlags
+from loadlens.scenario.model import (
+    DataSource,
+    Flow,
+    LoadSpec,
+    RequestSpec,
+    Scenario,
+    Step,
+    ThinkTime,
+)
 from loadlens.scenario.templating import (
     TemplateError,
     compile_template,
@@ -26,33 +34,9 @@ from loadlens.scenario.templating import (
     map_literal_text,
     template_variables,
 )
-from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import Located, SourceError, read_yaml
 
-__all__ = [
-    "LOAD_FLAG_FIELDS",
-    "is_scenario_file",
-    "load_scenario_file",
-    "merge_load_flags",
-    "resolve_timeouts",
-]
-
-# The RunFlags fields a scenario file's `load` section may set (flags override them).
-LOAD_FLAG_FIELDS = (
-    "users", "duration", "rate", "max_users", "stages", "rate_stages", "iterations", "ramp_up",
-    "step", "max_steps", "slo_p95", "slo_error_rate",
-)  # fmt: skip
-
-
-# Flags that say which load model runs: given, they replace the file's model entirely.
-_MODEL_FLAGS = frozenset({"rate", "rate_stages", "stages", "users", "iterations", "step"})
-
-
-def is_scenario_file(target: str) -> bool:
-    """Whether `loadlens run TARGET` names a scenario file rather than a URL."""
-    return "://" not in target and (
-        target.endswith((".yaml", ".yml", ".py")) or Path(target).is_file()
-    )
+__all__ = ["load_scenario_file"]
 
 
 def _key(path: tuple[str | int, ...]) -> str:
@@ -299,50 +283,6 @@ def _data(spec: ScenarioFile, located: Located, base: Path) -> tuple[DataSource,
     return tuple(sources)
 
 
-def merge_load_flags(load: FileLoad, overrides: RunFlags) -> RunFlags:
-    """The file's load section under the command line's flags (a flag wins)."""
-    values: dict[str, Any] = {}
-    for name in LOAD_FLAG_FIELDS:
-        if name in ("rate_stages",):
-            continue
-        value = getattr(load, name, None)
-        if value is not None:
-            values[name] = value
-    stages = values.pop("stages", None)
-    if stages is not None:
-        if isinstance(stages, list):
-            key = "target"
-            stages = ",".join(f"{s.get('duration')}:{s.get(key)}" for s in stages)
-        # Open models ramp a rate, closed ones a number of users; the executor says which.
-        is_rate = (load.executor or "").endswith("arrival-rate") or "/" in str(stages)
-        values["rate_stages" if is_rate else "stages"] = stages
-    # A flag on the command line wins over the file, for that key and any it conflicts with.
-    flagged = {n for n in LOAD_FLAG_FIELDS if getattr(overrides, n) is not None}
-    if flagged & _MODEL_FLAGS:
-        for name in ("rate", "rate_stages", "stages", "users", "iterations", "step", "max_users"):
-            values.pop(name, None)
-    merged: dict[str, Any] = {
-        k: str(v) if k not in ("users", "max_users", "iterations", "max_steps") else v
-        for k, v in values.items()
-    }
-    merged.update({n: getattr(overrides, n) for n in flagged})
-    return dataclasses.replace(overrides, **merged)
-
-
-def resolve_timeouts(
-    timeout: float | None, connect_timeout: float | None, overrides: RunFlags | None
-) -> tuple[float, float]:
-    """A file's whole-request and connect timeouts (10 s, min(5 s, timeout)) under the
-    command line's; raises InputError for a flag that is not a duration."""
-    whole = timeout or 10.0
-    connect = connect_timeout or min(5.0, whole)
-    if overrides and overrides.timeout:
-        whole = parse_duration(overrides.timeout, what="--timeout")
-    if overrides and overrides.connect_timeout:
-        connect = parse_duration(overrides.connect_timeout, what="--connect-timeout")
-    return whole, connect
-
-
 def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenario:
     """Read, validate and convert a scenario file; every problem names file, line and key."""
     located = read_yaml(path)
@@ -372,44 +312,36 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         if spec.on_start is not None
         else None
     )
-    flags = merge_load_flags(spec.load, overrides or RunFlags(target=str(path)))
-    try:
-        load = build_load(flags)
-    except InputError as err:
-        raise SourceError(located.file, located.line_of(("load",)), "load", str(err)) from None
-    # (A flag that picks the model on the command line replaces the file's `executor` too.)
-    chosen_by_flags = overrides is not None and any(
-        getattr(overrides, n) is not None for n in _MODEL_FLAGS
-    )
-    if spec.load.executor and load.executor != spec.load.executor and not chosen_by_flags:
-        raise SourceError(
-            located.file, located.line_of(("load", "executor")), "load.executor",
-            f"says {spec.load.executor!r} but its keys describe {load.executor!r}; "
-            "constant-vus: users+duration, ramping-vus: stages, constant-arrival-rate: "
-            "rate+duration, ramping-arrival-rate: stages of rates, per-vu-iterations: "
-            "users+iterations, capacity: rate+step",
-        )  # fmt: skip
-    try:
-        timeout, connect_timeout = resolve_timeouts(
-            spec.defaults.timeout, spec.defaults.connect_timeout, overrides
-        )
-    except InputError as err:
-        raise SourceError(located.file, None, "", str(err)) from None
-    return Scenario(
-        name=(overrides.name if overrides and overrides.name else None) or spec.name or path.stem,
-        variables=spec.variables,
-        flows=flows,
-        load=load,
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        insecure=spec.defaults.insecure or bool(overrides and overrides.insecure),
-        thresholds=tuple(spec.thresholds) + tuple(overrides.thresholds if overrides else ()),
-        abort_on_fail=bool(overrides and overrides.abort_on_fail),
-        graceful_stop=timeout,
+    settings = FileSettings(
+        path=path,
+        name=spec.name,
+        load=spec.load,
+        thresholds=tuple(spec.thresholds),
+        timeout=spec.defaults.timeout,
+        connect_timeout=spec.defaults.connect_timeout,
+        insecure=spec.defaults.insecure,
         cookies=spec.defaults.cookies,
-        data=data,
-        on_start=on_start,
+        load_line=located.line_of(("load",)),
     )
+
+    def check_executor(load: LoadSpec) -> None:
+        # (A flag that picks the model on the command line replaces the file's `executor` too.)
+        chosen_by_flags = overrides is not None and any(
+            getattr(overrides, n) is not None for n in MODEL_FLAGS
+        )
+        if spec.load.executor and load.executor != spec.load.executor and not chosen_by_flags:
+            raise SourceError(
+                located.file, located.line_of(("load", "executor")), "load.executor",
+                f"says {spec.load.executor!r} but its keys describe {load.executor!r}; "
+                "constant-vus: users+duration, ramping-vus: stages, constant-arrival-rate: "
+                "rate+duration, ramping-arrival-rate: stages of rates, per-vu-iterations: "
+                "users+iterations, capacity: rate+step",
+            )  # fmt: skip
+
+    return scenario_of_file(
+        settings, overrides, check_load=check_executor,
+        variables=spec.variables, flows=flows, data=data, on_start=on_start,
+    )  # fmt: skip
 
 
 def _all_steps(spec: ScenarioFile) -> list[FileStep]:

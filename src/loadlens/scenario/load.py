@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "LOAD_MODELS",
     "Capacity",
     "ConstantArrivalRate",
     "ConstantVUs",
+    "LoadModel",
     "LoadSpec",
     "PerVUIterations",
     "RampingArrivalRate",
     "RampingVUs",
     "RateStage",
     "VUStage",
+    "describe_load",
+    "is_open_executor",
 ]
 
 
@@ -37,7 +41,15 @@ class RateStage(_Frozen):
     target: float = Field(ge=0)
 
 
-class ConstantVUs(_Frozen):
+class LoadModel(_Frozen):
+    """What every load model says of itself besides its settings."""
+
+    # Open models start iterations on a schedule, whatever the target's latency; closed
+    # ones start the next iteration when a user's last one ends.
+    is_open: ClassVar[bool] = False
+
+
+class ConstantVUs(LoadModel):
     """Closed model: a fixed number of users loop for a fixed time."""
 
     executor: Literal["constant-vus"] = "constant-vus"
@@ -49,8 +61,13 @@ class ConstantVUs(_Frozen):
         """How long the model runs, in seconds."""
         return self.duration
 
+    @property
+    def max_users(self) -> int:
+        """The most users the model runs at once."""
+        return self.users
 
-class RampingVUs(_Frozen):
+
+class RampingVUs(LoadModel):
     """Closed model: the number of users follows linear stages."""
 
     executor: Literal["ramping-vus"] = "ramping-vus"
@@ -64,17 +81,18 @@ class RampingVUs(_Frozen):
 
     @property
     def max_users(self) -> int:
-        """The most users any stage reaches."""
+        """The most users the model runs at once: the most any stage reaches."""
         return max([self.start_users, *(s.target for s in self.stages)])
 
 
-class ConstantArrivalRate(_Frozen):
+class ConstantArrivalRate(LoadModel):
     """Open model: iterations start at a fixed rate, whatever the target's latency."""
 
+    is_open: ClassVar[bool] = True
     executor: Literal["constant-arrival-rate"] = "constant-arrival-rate"
     rate: float = Field(gt=0)
     duration: float = Field(gt=0)
-    max_users: int = Field(ge=1)
+    max_users: int = Field(ge=1)  # the most users in flight; an arrival beyond is dropped
 
     @property
     def total_duration(self) -> float:
@@ -82,13 +100,14 @@ class ConstantArrivalRate(_Frozen):
         return self.duration
 
 
-class RampingArrivalRate(_Frozen):
+class RampingArrivalRate(LoadModel):
     """Open model: the arrival rate follows linear stages."""
 
+    is_open: ClassVar[bool] = True
     executor: Literal["ramping-arrival-rate"] = "ramping-arrival-rate"
     start_rate: float = Field(default=0, ge=0)
     stages: tuple[RateStage, ...] = Field(min_length=1)
-    max_users: int = Field(ge=1)
+    max_users: int = Field(ge=1)  # the most users in flight; an arrival beyond is dropped
 
     @property
     def total_duration(self) -> float:
@@ -96,7 +115,7 @@ class RampingArrivalRate(_Frozen):
         return sum(s.duration for s in self.stages)
 
 
-class PerVUIterations(_Frozen):
+class PerVUIterations(LoadModel):
     """Closed model: each user runs a fixed number of iterations, then stops."""
 
     executor: Literal["per-vu-iterations"] = "per-vu-iterations"
@@ -109,10 +128,16 @@ class PerVUIterations(_Frozen):
         """The longest the model may run, in seconds."""
         return self.max_duration
 
+    @property
+    def max_users(self) -> int:
+        """The most users the model runs at once."""
+        return self.users
 
-class Capacity(_Frozen):
+
+class Capacity(LoadModel):
     """Open, stepped model: raise the rate step by step until the SLO breaks."""
 
+    is_open: ClassVar[bool] = True
     executor: Literal["capacity"] = "capacity"
     start_rate: float = Field(gt=0)
     step_rate: float = Field(gt=0)
@@ -120,7 +145,7 @@ class Capacity(_Frozen):
     max_steps: int = Field(default=20, ge=1)
     slo_p95_ms: float = Field(default=100.0, gt=0)
     slo_error_rate: float = Field(default=0.01, ge=0, le=1)
-    max_users: int = Field(ge=1)
+    max_users: int = Field(ge=1)  # the most users in flight; an arrival beyond is dropped
 
     @property
     def total_duration(self) -> float:
@@ -141,3 +166,31 @@ LoadSpec = Annotated[
     | Capacity,
     Field(discriminator="executor"),
 ]
+
+# The registry of load models by executor name: a new model is a new class and one entry.
+LOAD_MODELS: dict[str, type[LoadModel]] = {
+    "constant-vus": ConstantVUs,
+    "ramping-vus": RampingVUs,
+    "constant-arrival-rate": ConstantArrivalRate,
+    "ramping-arrival-rate": RampingArrivalRate,
+    "per-vu-iterations": PerVUIterations,
+    "capacity": Capacity,
+}
+
+
+def is_open_executor(executor: object) -> bool:
+    """Whether an executor name (a stored run's `load["executor"]`) is an open model."""
+    model = LOAD_MODELS.get(str(executor))
+    return model is not None and model.is_open
+
+
+def describe_load(load: dict[str, Any]) -> str:
+    """A stored load model in a few words: `constant-vus 50 users 30s`."""
+    executor = str(load.get("executor", "?"))
+    parts = [executor]
+    for key, unit in (("users", " users"), ("rate", "/s"), ("iterations", " iterations"),
+                      ("duration", "s"), ("max_users", " max users")):  # fmt: skip
+        value = load.get(key)
+        if value is not None:
+            parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
+    return " ".join(parts)

@@ -24,11 +24,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
-from loadlens.scenario.file_loader import merge_load_flags, resolve_timeouts
 from loadlens.scenario.file_model import FileLoad, Seconds
-from loadlens.scenario.from_flags import RunFlags, build_load
+from loadlens.scenario.file_settings import FileSettings, scenario_of_file
+from loadlens.scenario.from_flags import RunFlags
 from loadlens.scenario.model import Scenario
-from loadlens.scenario.units import InputError
 from loadlens.scenario.yaml_source import SourceError
 from loadlens.scripting.api import FlowFunction, ScriptFlow, flows_in
 
@@ -131,27 +130,14 @@ def load_script(path: Path, overrides: RunFlags | None = None) -> Scenario:
             parse_threshold(expression)
         except ThresholdError as err:
             raise SourceError(file, lines.get("thresholds"), f"thresholds[{i}]", str(err)) from None
-    flags = merge_load_flags(settings.load, overrides or RunFlags(target=file))
-    try:
-        load = build_load(flags)
-        timeout, connect_timeout = resolve_timeouts(
-            settings.defaults.timeout, settings.defaults.connect_timeout, overrides
-        )
-    except InputError as err:
-        raise SourceError(file, lines.get("load"), "load", str(err)) from None
-    return Scenario(
-        name=(overrides.name if overrides and overrides.name else None)
-        or settings.name
-        or path.stem,
+    defaults = settings.defaults
+    return scenario_of_file(
+        FileSettings(path=path, name=settings.name, load=settings.load,
+                     thresholds=tuple(settings.thresholds), timeout=defaults.timeout,
+                     connect_timeout=defaults.connect_timeout, insecure=defaults.insecure,
+                     cookies=defaults.cookies, load_line=lines.get("load")),
+        overrides,
         script=str(path.resolve()),
-        load=load,
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        insecure=settings.defaults.insecure or bool(overrides and overrides.insecure),
-        thresholds=tuple(settings.thresholds) + tuple(overrides.thresholds if overrides else ()),
-        abort_on_fail=bool(overrides and overrides.abort_on_fail),
-        graceful_stop=timeout,
-        cookies=settings.defaults.cookies,
         base_url=(overrides.base_url if overrides else None) or settings.base_url,
-        headers=tuple(settings.defaults.headers.items()),
-    )
+        headers=tuple(defaults.headers.items()),
+    )  # fmt: skip

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -33,8 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from loadlens.metrics.run_result import RunResult
+from loadlens.redaction import safe_url
+from loadlens.scenario.load import describe_load
 
-__all__ = ["DEFAULT_DB", "RunRow", "RunStore", "StoreError", "safe_url", "store_url"]
+__all__ = ["DEFAULT_DB", "RunRow", "RunStore", "StoreError", "store_url"]
 
 DEFAULT_DB = Path("~/.loadlens/runs.db")
 
@@ -92,18 +93,6 @@ class RunRow:
     error_rate: float
     thresholds_ok: bool | None
     tags: dict[str, str]
-
-
-def describe_load(load: dict[str, Any]) -> str:
-    """The load model in a few words: `constant-vus 50 users 30s`."""
-    executor = str(load.get("executor", "?"))
-    parts = [executor]
-    for key, unit in (("users", " users"), ("rate", "/s"), ("iterations", " iterations"),
-                      ("duration", "s"), ("max_users", " max users")):  # fmt: skip
-        value = load.get(key)
-        if value is not None:
-            parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
-    return " ".join(parts)
 
 
 class RunStore:
@@ -218,13 +207,3 @@ def _like_escape(text: str) -> str:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url

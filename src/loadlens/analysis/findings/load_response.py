@@ -7,6 +7,7 @@ from typing import Any
 
 from loadlens.analysis.findings.series import middle
 from loadlens.metrics.run_result import Finding, RunResult
+from loadlens.scenario.load import is_open_executor
 
 __all__ = ["latency_knee", "throughput_ceiling"]
 
@@ -31,7 +32,7 @@ def _quarters(result: RunResult) -> tuple[list[dict[str, Any]], list[dict[str, A
 
 
 def _is_open(result: RunResult) -> bool:
-    return str(result.load.get("executor", "")).endswith(("arrival-rate", "capacity"))
+    return is_open_executor(result.load.get("executor"))
 
 
 def throughput_ceiling(result: RunResult) -> Finding | None:

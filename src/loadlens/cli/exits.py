@@ -1,0 +1,45 @@
+"""How a command ends: the process exit codes, and the exit for bad input."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from loadlens.metrics.run_result import RunResult
+
+__all__ = ["ExitCode", "exit_code_for", "fail_input"]
+
+
+class ExitCode:
+    """The process exit codes (DESIGN.md): scripts and CI depend on them."""
+
+    OK = 0
+    INTERNAL = 1
+    BAD_INPUT = 2
+    NOT_VALID = 98  # generator-bound, contended, or nothing to judge (an unreachable target)
+    THRESHOLD_CROSSED = 99
+    INTERRUPTED = 130
+
+
+def exit_code_for(result: RunResult) -> int:
+    """Interrupted beats broken beats untrustworthy beats a crossed threshold."""
+    from loadlens.metrics.run_result import RunStatus, VerdictKind
+
+    if result.status is RunStatus.INTERRUPTED:
+        return ExitCode.INTERRUPTED
+    if result.status is RunStatus.ABORTED and result.verdict is VerdictKind.INCONCLUSIVE:
+        return ExitCode.INTERNAL  # a worker was lost: part of the load never ran
+    if result.verdict is not VerdictKind.VALID:
+        return ExitCode.NOT_VALID
+    if result.status is RunStatus.ABORTED or not all(t.ok for t in result.thresholds):
+        return ExitCode.THRESHOLD_CROSSED
+    return ExitCode.OK
+
+
+def fail_input(message: str) -> NoReturn:
+    """Say what is wrong with the input (a file, a process, a store) and exit 2."""
+    click.echo(f"loadlens: {message}", err=True)
+    sys.exit(ExitCode.BAD_INPUT)
