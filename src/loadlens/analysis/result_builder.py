@@ -26,9 +26,6 @@ from loadlens.scenario.model import Scenario
 
 __all__ = ["build_result"]
 
-# The open models (arrivals on a schedule, not users in a loop).
-_OPEN_MODELS = frozenset({"constant-arrival-rate", "ramping-arrival-rate", "capacity"})
-
 
 def _p99_ms(histogram: LatencyHistogram) -> float:
     return histogram.percentiles_ns(99.0)[99.0] / 1e6
@@ -57,8 +54,8 @@ def build_result(scenario: Scenario, outcome: RunOutcome) -> RunResult:
             loop_lag_p99_ms=_p99_ms(aggregator.loop_lag),
             schedule_lag_p99_ms=_p99_ms(aggregator.schedule_lag),
             dropped=totals.dropped_iterations,
-            open_model=load.executor in _OPEN_MODELS,
-            max_users=getattr(load, "max_users", None),
+            open_model=load.is_open,
+            max_users=load.max_users if load.is_open else None,
             errors=totals.errors,
             contenders=machine.contenders,
             steal_percent=machine.steal_percent,

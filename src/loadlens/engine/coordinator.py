@@ -74,9 +74,7 @@ def planned_duration(scenario: Scenario) -> float:
 def default_workers(scenario: Scenario) -> int:
     """One worker per core, never more workers than users."""
     cpus = os.cpu_count() or 1
-    load = scenario.load
-    users = getattr(load, "users", None) or getattr(load, "max_users", None) or cpus
-    return max(1, min(cpus, int(users)))
+    return max(1, min(cpus, scenario.load.max_users))
 
 
 class Coordinator:

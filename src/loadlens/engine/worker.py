@@ -15,7 +15,7 @@ import uvloop
 
 from loadlens.engine.clock import MonotonicClock
 from loadlens.engine.data_feeder import Feeder
-from loadlens.engine.executors import EXECUTORS, OPEN_MODELS
+from loadlens.engine.executors import EXECUTORS
 from loadlens.engine.executors.base import ExecutorContext, share
 from loadlens.engine.health import CpuMeter, LoopLagProbe, RunQueueMeter
 from loadlens.engine.prepared_request import make_ssl_context, prepare_flows
@@ -169,9 +169,8 @@ class _Worker:
                 raise RuntimeError("a Python scenario needs the coordinator's script factory")
             self.script = self._scripted(scenario, recorder, self.index, self.count)
         load = scenario.load
-        max_users = getattr(load, "max_users", None) if load.executor in OPEN_MODELS else None
-        if max_users is not None:
-            max_users = share(max_users, self.index, self.count)
+        # An open model's arrivals find at most its max_users (this worker's share) free.
+        max_users = share(load.max_users, self.index, self.count) if load.is_open else None
         await clock.sleep_until(0.0)
         async with asyncio.TaskGroup() as tasks:
             ctx = RunContext(clock, self.index, self.count, commons, tasks, max_users, self.script)

@@ -15,7 +15,7 @@ from loadlens.engine.executors import (
 )
 from loadlens.engine.executors.base import ExecutorContext
 
-__all__ = ["EXECUTORS", "OPEN_MODELS"]
+__all__ = ["EXECUTORS"]
 
 EXECUTORS: dict[str, Callable[[Any, ExecutorContext], Awaitable[None]]] = {
     "constant-vus": constant_vus.run,
@@ -25,5 +25,3 @@ EXECUTORS: dict[str, Callable[[Any, ExecutorContext], Awaitable[None]]] = {
     "per-vu-iterations": per_vu_iterations.run,
     "capacity": capacity.run,
 }
-
-OPEN_MODELS = frozenset({"constant-arrival-rate", "ramping-arrival-rate", "capacity"})
