@@ -126,7 +126,7 @@ def loadlens_payload(url: str) -> bytes:
     from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
 
     flows, _ = prepare_flows(scenario_from_flags(RunFlags(target=url)))
-    return flows[0].steps[0].endpoint.payload
+    return flows[0].steps[0].request.payload
 
 
 def run_bare(

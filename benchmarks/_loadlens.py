@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import loadlens
 from _proc import Measured, pinned, python_executable, run_measured
 
 # 0 valid, 98 generator-bound (expected when the generator is saturated on purpose),
@@ -61,7 +62,17 @@ def loadlens_script() -> str:
 
 
 def check_cli() -> None:
-    """Fail early, and say why, if `python -m loadlens run --help` does not work."""
+    """Fail early, and say why, if `python -m loadlens run --help` does not work.
+
+    Also compiles the package's bytecode first: an installed loadlens has it, but an
+    editable checkout under PYTHONDONTWRITEBYTECODE (as some shells and CI set) would
+    compile every module on every launch, and that CPU is not loadlens's to measure.
+    """
+    subprocess.run(
+        [python_executable(), "-m", "compileall", "-q", str(Path(loadlens.__file__).parent)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     probe = subprocess.run(
         [python_executable(), "-m", "loadlens", "run", "--help"],
         capture_output=True,

@@ -17,6 +17,7 @@ from typing import cast
 
 from loadlens.engine.capacity_judge import CapacityJudge
 from loadlens.engine.machine_watch import MachineProbe, watch_machine
+from loadlens.engine.prepared_request import prepare_flows
 from loadlens.engine.run_context import ScriptFactory
 from loadlens.engine.worker import Ready, Start, Stop, WorkerDone, worker_process
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
@@ -132,7 +133,9 @@ class Coordinator:
         # 1 s), and they inherit the imports instead of repeating them.
         context = mp.get_context("fork")
         self._interrupts.install()
-        scenario_json = self.scenario.model_dump_json()
+        # Prepared once, here: forked workers inherit the scenario and its encoded requests
+        # (resolved hosts, compiled templates) instead of validating and preparing again.
+        prepared = prepare_flows(self.scenario)
         # Freeze everything alive now, right before forking (as the gc docs advise): the
         # workers' collector never walks it, and its pages stay shared, not copied. (No
         # collection first: a full one over the imports costs ~60 ms of start-up, for
@@ -142,7 +145,7 @@ class Coordinator:
             parent, child = context.Pipe()
             process = context.Process(
                 target=worker_process,
-                args=(child, index, self.workers, scenario_json, self._scripted),
+                args=(child, index, self.workers, self.scenario, prepared, self._scripted),
                 name=f"loadlens-worker-{index}",
                 daemon=True,
             )

@@ -18,7 +18,7 @@ from loadlens.engine.data_feeder import Feeder
 from loadlens.engine.executors import EXECUTORS
 from loadlens.engine.executors.base import ExecutorContext, share
 from loadlens.engine.health import CpuMeter, LoopLagProbe, RunQueueMeter
-from loadlens.engine.prepared_request import make_ssl_context, prepare_flows
+from loadlens.engine.prepared_request import PreparedFlow, make_ssl_context
 from loadlens.engine.run_context import RunContext, ScriptedIterations, ScriptFactory
 from loadlens.engine.virtual_user import UserCommons
 from loadlens.metrics.histogram import LatencyHistogram
@@ -27,6 +27,9 @@ from loadlens.metrics.snapshot import HealthSample, Snapshot
 from loadlens.scenario.model import LoadSpec, Scenario
 
 __all__ = ["Ready", "Start", "Stop", "WorkerDone", "raise_open_file_limit", "worker_process"]
+
+# What a worker runs: the scenario's flows and its on_start, requests ready to send.
+Prepared = tuple[list[PreparedFlow], PreparedFlow | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +78,18 @@ def worker_process(
     conn: Connection,
     index: int,
     count: int,
-    scenario_json: str,
+    scenario: Scenario,
+    prepared: Prepared,
     scripted: ScriptFactory | None = None,
 ) -> None:
-    """Process entry point: run the worker's loop until the coordinator's plan is done.
-
-    `scripted` builds a Python scenario's iterations (the engine does not know how).
-    """
+    """Process entry point (forked): run the worker's loop until the coordinator's plan is
+    done. `prepared` is the scenario's flows and on_start, ready to send; `scripted` builds
+    a Python scenario's iterations (the engine does not know how)."""
     # Ctrl-C reaches the whole process group; only the coordinator decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_open_file_limit()
-    scenario = Scenario.model_validate_json(scenario_json)
     try:
-        uvloop.run(_Worker(conn, index, count, scenario, scripted).run())
+        uvloop.run(_Worker(conn, index, count, scenario, prepared, scripted).run())
     except Exception as e:  # reported, so the coordinator can tell the user
         with contextlib.suppress(OSError):
             conn.send(WorkerDone(index, 0, 0, error=f"{type(e).__name__}: {e}"))
@@ -105,9 +107,11 @@ class _Worker:
         index: int,
         count: int,
         scenario: Scenario,
+        prepared: Prepared,
         scripted: ScriptFactory | None,
     ) -> None:
         self.conn = conn
+        self.prepared = prepared
         self.index = index
         self.count = count
         self.scenario = scenario
@@ -130,7 +134,7 @@ class _Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         scenario = self.scenario
-        flows, on_start = prepare_flows(scenario)
+        flows, on_start = self.prepared
         # (A Python scenario's URLs are only known as it runs.)
         tls = scenario.script is not None or any(
             step.request.tls for flow in [*flows, *([on_start] if on_start else [])]

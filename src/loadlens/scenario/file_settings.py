@@ -11,7 +11,12 @@ from typing import Any
 
 from loadlens.scenario.file_model import FileLoad
 from loadlens.scenario.from_flags import RunFlags, build_load
-from loadlens.scenario.model import LoadSpec, Scenario
+from loadlens.scenario.model import (
+    DEFAULT_TIMEOUT_S,
+    LoadSpec,
+    Scenario,
+    connect_timeout_for,
+)
 from loadlens.scenario.units import InputError, parse_duration
 from loadlens.scenario.yaml_source import SourceError
 
@@ -69,8 +74,8 @@ def resolve_timeouts(
 ) -> tuple[float, float]:
     """A file's whole-request and connect timeouts (10 s, min(5 s, timeout)) under the
     command line's; raises InputError for a flag that is not a duration."""
-    whole = timeout or 10.0
-    connect = connect_timeout or min(5.0, whole)
+    whole = timeout or DEFAULT_TIMEOUT_S
+    connect = connect_timeout or connect_timeout_for(whole)
     if overrides and overrides.timeout:
         whole = parse_duration(overrides.timeout, what="--timeout")
     if overrides and overrides.connect_timeout:

@@ -19,7 +19,15 @@ from loadlens.scenario.load import (
     RateStage,
     VUStage,
 )
-from loadlens.scenario.model import Flow, LoadSpec, RequestSpec, Scenario, Step
+from loadlens.scenario.model import (
+    DEFAULT_TIMEOUT_S,
+    Flow,
+    LoadSpec,
+    RequestSpec,
+    Scenario,
+    Step,
+    connect_timeout_for,
+)
 from loadlens.scenario.units import (
     InputError,
     parse_duration,
@@ -255,11 +263,13 @@ def scenario_from_flags(flags: RunFlags) -> Scenario:
         flag = {"url": "URL", "method": "-X/--method", "headers": "-H"}.get(field_name, field_name)
         msg = str(e.errors()[0]["msg"]).removeprefix("Value error, ")
         raise InputError(f"{flag}: {msg}") from None
-    timeout = parse_duration(flags.timeout, what="--timeout") if flags.timeout else 10.0
+    timeout = (
+        parse_duration(flags.timeout, what="--timeout") if flags.timeout else DEFAULT_TIMEOUT_S
+    )
     connect_timeout = (
         parse_duration(flags.connect_timeout, what="--connect-timeout")
         if flags.connect_timeout
-        else min(5.0, timeout)
+        else connect_timeout_for(timeout)
     )
     if timeout <= 0 or connect_timeout <= 0:
         raise InputError("--timeout and --connect-timeout must be above 0")

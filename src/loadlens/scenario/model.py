@@ -157,6 +157,15 @@ class DataSource(BaseModel):
         return [f"{self.name}.{column}" for column in self.rows[0]]
 
 
+DEFAULT_TIMEOUT_S = 10.0  # a whole request
+DEFAULT_CONNECT_TIMEOUT_S = 5.0  # a TCP (and TLS) connect, unless the whole timeout is less
+
+
+def connect_timeout_for(timeout: float) -> float:
+    """The connect timeout a run gets when none is given: 5 s, or less with a short timeout."""
+    return min(DEFAULT_CONNECT_TIMEOUT_S, timeout)
+
+
 class Scenario(BaseModel):
     """A complete, validated description of one load test run."""
 
@@ -169,8 +178,12 @@ class Scenario(BaseModel):
     on_start: Flow | None = None  # steps each user runs once, before its first iteration
     script: str | None = None  # a Python scenario's file: its @flow functions are the flows
     load: LoadSpec
-    timeout: float = Field(default=10.0, gt=0, description="whole-request timeout, seconds")
-    connect_timeout: float = Field(default=5.0, gt=0, description="TCP+TLS connect, seconds")
+    timeout: float = Field(
+        default=DEFAULT_TIMEOUT_S, gt=0, description="whole-request timeout, seconds"
+    )
+    connect_timeout: float = Field(
+        default=DEFAULT_CONNECT_TIMEOUT_S, gt=0, description="TCP+TLS connect, seconds"
+    )
     insecure: bool = False
     thresholds: tuple[str, ...] = ()
     abort_on_fail: bool = False
