@@ -7,29 +7,14 @@ included, so a stored run can be reported, exported and compared exactly as when
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import ValidationError
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    select,
-)
-from sqlalchemy.exc import SQLAlchemyError
 
 from loadlens.metrics.run_result import RunResult
 from loadlens.redaction import safe_url
@@ -38,28 +23,6 @@ from loadlens.scenario.load import describe_load
 __all__ = ["DEFAULT_DB", "RunRow", "RunStore", "StoreError", "store_url"]
 
 DEFAULT_DB = Path("~/.loadlens/runs.db")
-
-_metadata = MetaData()
-_runs = Table(
-    "loadlens_runs",
-    _metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(300), nullable=False, index=True),  # (cut to fit: URLs can be long)
-    Column("started_at", DateTime(timezone=False), nullable=False, index=True),  # UTC
-    Column("duration_s", Float, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("verdict", String(20), nullable=False),
-    Column("executor", String(40), nullable=False),
-    Column("load", String(300), nullable=False),
-    Column("requests", BigInteger, nullable=False),
-    Column("rps", Float, nullable=False),
-    Column("mean_ms", Float, nullable=False),
-    Column("p95_ms", Float, nullable=False),
-    Column("error_rate", Float, nullable=False),
-    Column("thresholds_ok", Integer, nullable=True),  # 1 held, 0 crossed, NULL none set
-    Column("tags", JSON, nullable=False),
-    Column("document", Text, nullable=False),  # the RunResult JSON, histograms included
-)
 
 
 class StoreError(Exception):
@@ -95,65 +58,63 @@ class RunRow:
     tags: dict[str, str]
 
 
+class StoreBackend(Protocol):
+    """Where a RunStore keeps its rows: the SQL, and nothing else, of one kind of database.
+
+    A row is a mapping of the loadlens_runs columns to Python values: str, int, float,
+    None, `started_at` a naive datetime in UTC and `tags` a dict of str. `open` returns a
+    backend whose table and indexes exist (created if missing, never altered). `replace`
+    deletes any row with the row's id and inserts it, in one transaction. `find` returns
+    (id, document) for at most two rows whose id is LIKE the pattern, `rows` the given
+    columns of every row, newest started_at first, at most `limit` of them, whose name is
+    LIKE the pattern, ignoring case; both patterns escape with a backslash. Each returns
+    the values `replace` was given, whatever the database made of them. Any failure of
+    the database is raised as one of `errors` (opening may also raise OSError, ValueError
+    or ImportError); the RunStore turns it into a StoreError.
+    """
+
+    errors: ClassVar[tuple[type[Exception], ...]]
+
+    @classmethod
+    def open(cls, url: str) -> Self: ...
+
+    def replace(self, row: Mapping[str, Any]) -> None: ...
+
+    def find(self, id_pattern: str) -> list[tuple[str, str]]: ...
+
+    def rows(
+        self, columns: Sequence[str], name_pattern: str | None, limit: int | None
+    ) -> list[dict[str, Any]]: ...
+
+
 class RunStore:
     """Runs kept in a database (created on first use)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        backend = _backend_for(url)
         try:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self._engine: Engine = create_engine(url)
-            _metadata.create_all(self._engine)
+            self._backend = backend.open(url)
         except ImportError as e:
             hint = " (pip install 'loadlens[postgres]')" if "psycopg" in str(e) else ""
             raise StoreError(f"cannot open the run store {safe_url(url)}: {e}{hint}") from None
-        except (SQLAlchemyError, OSError, ValueError) as e:
+        except backend.errors + _OPENING_ERRORS as e:
             raise StoreError(
                 f"cannot open the run store {safe_url(url)}: {_first_line(e)}"
             ) from None
 
     def save(self, result: RunResult) -> None:
         """Keep a run (replacing one with the same id)."""
-        totals = result.totals
-        held = [t.ok for t in result.thresholds]
-        row = {
-            "id": result.id,
-            "name": result.name[:300],
-            # UTC, stored naive: SQLite keeps no zone and PostgreSQL converts to its own.
-            "started_at": datetime.fromisoformat(result.started_at)
-            .astimezone(UTC)
-            .replace(tzinfo=None),
-            "duration_s": result.duration_s,
-            "status": str(result.status),
-            "verdict": str(result.verdict),
-            "executor": str(result.load.get("executor", "?")),
-            "load": describe_load(result.load)[:300],
-            "requests": totals.requests,
-            "rps": totals.rps,
-            "mean_ms": totals.latency.mean,
-            "p95_ms": totals.latency.p95,
-            "error_rate": totals.error_rate,
-            "thresholds_ok": None if not held else int(all(held)),
-            "tags": dict(result.tags),
-            "document": result.to_json(),
-        }
         try:
-            with self._engine.begin() as connection:
-                connection.execute(_runs.delete().where(_runs.c.id == result.id))
-                connection.execute(_runs.insert().values(**row))
-        except SQLAlchemyError as e:
+            self._backend.replace(_row(result))
+        except self._backend.errors as e:
             raise StoreError(f"cannot save run {result.id}: {_first_line(e)}") from None
 
     def get(self, ref: str) -> RunResult:
         """The run whose id is `ref`, or starts with it (when only one does)."""
-        query = select(_runs.c.id, _runs.c.document).where(
-            _runs.c.id.startswith(ref, autoescape=True)
-        )
         try:
-            with self._engine.connect() as connection:
-                found = connection.execute(query.limit(2)).all()
-        except SQLAlchemyError as e:
+            found = self._backend.find(f"{_like_escape(ref)}%")
+        except self._backend.errors as e:
             raise StoreError(f"cannot read the run store: {_first_line(e)}") from None
         if not found:
             raise StoreError(
@@ -161,44 +122,81 @@ class RunStore:
             )
         if len(found) > 1:
             raise StoreError(f"several stored runs have ids starting with {ref!r}; give more of it")
+        run_id, document = found[0]
         try:
-            return RunResult.model_validate_json(found[0].document)
+            return RunResult.model_validate_json(document)
         except ValidationError as e:
-            raise StoreError(f"stored run {found[0].id} cannot be read: {_first_line(e)}") from None
+            raise StoreError(f"stored run {run_id} cannot be read: {_first_line(e)}") from None
 
     def list(
         self, *, name: str | None = None, tags: dict[str, str] | None = None, limit: int = 20
     ) -> list[RunRow]:
         """The newest runs first, filtered by name (substring) and tags (all must match)."""
-        columns = [c for c in _runs.c if c.name not in ("document", "executor")]
-        query = select(*columns).order_by(_runs.c.started_at.desc())
-        if name:
-            # ilike: case-blind on PostgreSQL as SQLite's LIKE already is
-            query = query.where(_runs.c.name.ilike(f"%{_like_escape(name)}%", escape="\\"))
+        pattern = f"%{_like_escape(name)}%" if name else None
         try:
-            with self._engine.connect() as connection:
-                rows = connection.execute(query).all()
-        except SQLAlchemyError as e:
+            # The tag filter runs here, so the limit can go to the database only without it.
+            rows = self._backend.rows(_LISTED, pattern, None if tags else limit)
+        except self._backend.errors as e:
             raise StoreError(f"cannot read the run store: {_first_line(e)}") from None
         out = []
         for row in rows:
-            row_tags = row.tags if isinstance(row.tags, dict) else json.loads(row.tags or "{}")
-            if tags and any(row_tags.get(k) != v for k, v in tags.items()):
+            if tags and any(row["tags"].get(k) != v for k, v in tags.items()):
                 continue
-            out.append(
-                RunRow(
-                    id=row.id, name=row.name,
-                    started_at=row.started_at.replace(tzinfo=UTC).astimezone(),
-                    duration_s=row.duration_s, status=row.status, verdict=row.verdict,
-                    load=row.load, requests=row.requests, rps=row.rps, mean_ms=row.mean_ms,
-                    p95_ms=row.p95_ms, error_rate=row.error_rate,
-                    thresholds_ok=None if row.thresholds_ok is None else bool(row.thresholds_ok),
-                    tags=row_tags,
-                )
-            )  # fmt: skip
+            out.append(_run_row(row))
             if len(out) >= limit:
                 break
         return out
+
+
+_LISTED = tuple(f.name for f in fields(RunRow))
+# Besides the database's own: a directory that cannot be made, a URL that cannot be parsed.
+_OPENING_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError)
+
+
+def _backend_for(url: str) -> type[StoreBackend]:
+    from loadlens.storage.sqlalchemy_backend import SqlAlchemyBackend
+
+    return SqlAlchemyBackend
+
+
+def _row(result: RunResult) -> dict[str, Any]:
+    """The stored row of a run: its columns, and the whole document."""
+    totals = result.totals
+    held = [t.ok for t in result.thresholds]
+    return {
+        "id": result.id,
+        "name": result.name[:300],
+        # UTC, stored naive: SQLite keeps no zone and PostgreSQL converts to its own.
+        "started_at": datetime.fromisoformat(result.started_at)
+        .astimezone(UTC)
+        .replace(tzinfo=None),
+        "duration_s": result.duration_s,
+        "status": str(result.status),
+        "verdict": str(result.verdict),
+        "executor": str(result.load.get("executor", "?")),
+        "load": describe_load(result.load)[:300],
+        "requests": totals.requests,
+        "rps": totals.rps,
+        "mean_ms": totals.latency.mean,
+        "p95_ms": totals.latency.p95,
+        "error_rate": totals.error_rate,
+        "thresholds_ok": None if not held else int(all(held)),
+        "tags": dict(result.tags),
+        "document": result.to_json(),
+    }
+
+
+def _run_row(row: Mapping[str, Any]) -> RunRow:
+    """A stored row as `history` lists it: started_at in local time, thresholds a bool."""
+    return RunRow(
+        id=row["id"], name=row["name"],
+        started_at=row["started_at"].replace(tzinfo=UTC).astimezone(),
+        duration_s=row["duration_s"], status=row["status"], verdict=row["verdict"],
+        load=row["load"], requests=row["requests"], rps=row["rps"], mean_ms=row["mean_ms"],
+        p95_ms=row["p95_ms"], error_rate=row["error_rate"],
+        thresholds_ok=None if row["thresholds_ok"] is None else bool(row["thresholds_ok"]),
+        tags=row["tags"],
+    )  # fmt: skip
 
 
 def _like_escape(text: str) -> str:
