@@ -1,16 +1,12 @@
-"""Before/after verdicts from per-second samples; the run store on SQLite."""
+"""Before/after verdicts from per-second samples."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from loadlens.analysis.comparison import Change, compare_runs
 from loadlens.metrics.run_result import RunResult
-from loadlens.storage.run_store import RunStore, StoreError, store_url
 
 
 def _run(run_id: str, latency_ms: float, rps: float, seconds: int, *, jitter: float = 0.02,
@@ -75,27 +71,3 @@ def test_error_rates_use_the_request_counts() -> None:
     base = _run("a", 20, 500, 20, failures=10)
     worse = _run("b", 20, 500, 20, seed=2, failures=200)
     assert _verdicts(base, worse)["error_rate"] is Change.REGRESSED
-
-
-def test_the_store_saves_finds_by_prefix_and_filters(tmp_path: Path) -> None:
-    store = RunStore(store_url(str(tmp_path / "sub" / "runs.db")))
-    for run_id, tags in (("abc123", {"env": "prod"}), ("abd456", {"env": "dev"})):
-        run = _run(run_id, 20, 500, 10)
-        store.save(run.model_copy(update={"tags": tags}))
-    assert store.get("abc").id == "abc123"
-    store.save(_run("abc123", 30, 500, 10))  # the same id again replaces it
-    assert store.get("abc123").totals.latency.mean == 30
-    with pytest.raises(StoreError, match="several stored runs"):
-        store.get("ab")
-    with pytest.raises(StoreError, match="no stored run"):
-        store.get("zzz")
-    assert [r.id for r in store.list(tags={"env": "dev"})] == ["abd456"]
-    assert len(store.list(limit=1)) == 1
-    assert store_url("postgresql+psycopg://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
-
-
-def test_an_unusable_store_says_so(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(StoreError, match="cannot open the run store"):
-        RunStore(store_url(str(blocker / "runs.db")))

@@ -3,6 +3,12 @@
 SQLite at ~/.loadlens/runs.db by default; `--db` or LOADLENS_DB name another file or any
 SQLAlchemy URL (a team's PostgreSQL). The whole result document is kept, HDR histograms
 included, so a stored run can be reported, exported and compared exactly as when it ran.
+
+A `sqlite:///PATH` URL (what `store_url` makes of a path) is kept by the standard
+library's sqlite3 (`sqlite_backend.py`), so a run never imports SQLAlchemy, the largest
+part of its start-up. Any other URL goes through SQLAlchemy (`sqlalchemy_backend.py`),
+imported only then; `sqlite+pysqlite:///PATH` puts a SQLite file through it too. Both
+write the same table in the same formats: either reads what the other wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pydantic import ValidationError
 from loadlens.metrics.run_result import RunResult
 from loadlens.redaction import safe_url
 from loadlens.scenario.load import describe_load
+from loadlens.storage.sqlite_backend import SqliteBackend, sqlite_path
 
 __all__ = ["DEFAULT_DB", "RunRow", "RunStore", "StoreError", "store_url"]
 
@@ -154,6 +161,8 @@ _OPENING_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError)
 
 
 def _backend_for(url: str) -> type[StoreBackend]:
+    if sqlite_path(url) is not None:
+        return SqliteBackend
     from loadlens.storage.sqlalchemy_backend import SqlAlchemyBackend
 
     return SqlAlchemyBackend
