@@ -244,22 +244,6 @@ class RequestCycle:
         end_ns = _monotonic_ns()
         rules = request.rules
         capture = self._capturing
-        if rules is None and capture is None:
-            # A plain request (most of them): _finish, inlined.
-            result = self.result
-            result.status = status
-            result.error = error
-            result.end_ns = end_ns
-            result.bytes_in = conn.bytes_in
-            result.bytes_out = len(self._payload)
-            result.timed = True
-            recorder.add(result)
-            self._commons.in_flight -= 1
-            on_done = self._on_done
-            self._on_done = None
-            if on_done is not None:
-                on_done()
-            return
         if capture is not None and self.cookies is not None and capture.sets_cookies:
             self.cookies.update(request.origin, capture.all_headers(b"set-cookie"))
         if rules is not None:
