@@ -339,11 +339,6 @@ def test_a_body_that_ends_at_the_close_completes_with_its_status(
     ],
     ids=["head-in-two", "after-100-continue"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: ends_at_close() sees only the first data_received chunk (conn.head), "
-    "so a close-delimited response whose head spans segments is counted as a reset",
-)
 def test_a_body_that_ends_at_the_close_completes_however_its_head_arrived(
     loop: FakeNetworkLoop, chunks: list[bytes]
 ) -> None:
@@ -438,3 +433,14 @@ def test_bytes_in_counts_every_byte_of_the_response(loop: FakeNetworkLoop) -> No
     server.feed(response[:3], response[3:40], response[40:])
     assert responses.kinds == [201]
     assert conn.bytes_in == len(response)
+
+
+def test_a_head_split_across_reads_is_kept_whole_for_its_headers(loop: FakeNetworkLoop) -> None:
+    # A Server-Timing header (or a close-delimited status) may come in a later segment.
+    timed = b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=12\r\nContent-Length: 2\r\n\r\n{}"
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    server.feed(CONTINUE, timed[:20], timed[20:40], timed[40:])
+    settle(loop)
+    assert responses.calls == [(200, None)]
+    assert conn.head == timed  # the interim response dropped, the real head gathered whole

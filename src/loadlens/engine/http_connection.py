@@ -19,11 +19,13 @@ from loadlens.engine.request_errors import (
     classify_lost_connection,
 )
 from loadlens.engine.response_capture import ResponseCapture
-from loadlens.engine.response_framing import ends_at_close
+from loadlens.engine.response_framing import MAX_HEAD, ends_at_close
 from loadlens.metrics.request_result import ErrorKind
 
 __all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
 
+
+_END_OF_HEAD = b"\r\n\r\n"
 
 ResponseCallback = Callable[["HttpConnection", int, RequestFailed | None], None]
 
@@ -41,6 +43,7 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_capture",
         "_capture_parsers",
+        "_head_open",
         "_loop",
         "_on_response",
         "_parser",
@@ -71,7 +74,8 @@ class HttpConnection(asyncio.Protocol):
         self._on_response: ResponseCallback | None = None
         self._reset_parser = False
         self._status = 0
-        self.head = b""  # the current response's first bytes, for ends_at_close
+        self.head = b""  # the current response's head, for ends_at_close and Server-Timing
+        self._head_open = False  # the head is not all in `head` yet
         self.deadline = 0.0
         self.bytes_in = 0
         self.keep_alive = True
@@ -87,6 +91,10 @@ class HttpConnection(asyncio.Protocol):
         """Feed response bytes to llhttp; every byte counts toward bytes_in."""
         if not self.bytes_in:
             self.head = data  # a reference, not a copy
+            # Most heads arrive whole in the first read; one that does not is gathered.
+            self._head_open = _END_OF_HEAD not in data
+        elif self._head_open:
+            self._gather_head(data)
         self.bytes_in += len(data)
         if self._on_response is None:
             # Bytes nobody asked for: the server is out of step with us. The connection
@@ -144,10 +152,22 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
+            # An interim response (100 Continue): the real head follows it.
+            self._gather_head(b"", drop_first=True)
             return False
         self.keep_alive = parser.should_keep_alive()
         self._status = status
         return True
+
+    def _gather_head(self, data: bytes, *, drop_first: bool = False) -> None:
+        """Keep the current response's head whole in `head` (ends_at_close and the
+        Server-Timing read it), up to MAX_HEAD bytes."""
+        head = self.head + data if data else self.head
+        if drop_first:
+            end = head.find(_END_OF_HEAD)
+            head = head[end + 4 :] if end >= 0 else b""
+        self.head = head[:MAX_HEAD]
+        self._head_open = len(head) < MAX_HEAD and _END_OF_HEAD not in head
 
     def head_complete(self) -> None:
         """A HEAD response ends at its headers (see _HeadResponse)."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import httptools
 
-__all__ = ["ends_at_close"]
+__all__ = ["MAX_HEAD", "ends_at_close"]
 
 _NO_BODY = {204, 304}
-_MAX_HEAD = 64 * 1024
+MAX_HEAD = 64 * 1024  # the most of a head kept (and parsed) to read a status or a header
 
 
 class _HeadProbe:
@@ -44,7 +44,7 @@ def ends_at_close(head: bytes) -> int:
     probe = _HeadProbe()
     parser = httptools.HttpResponseParser(probe)
     try:
-        parser.feed_data(head[:_MAX_HEAD])
+        parser.feed_data(head[:MAX_HEAD])
     except (httptools.HttpParserError, httptools.HttpParserUpgrade):
         return 0
     status = int(parser.get_status_code())
