@@ -8,6 +8,7 @@ bottleneck. Parsing stays in llhttp; this module only moves bytes and counts the
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Callable
 
@@ -108,7 +109,13 @@ class HttpConnection(asyncio.Protocol):
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
             self.close()
-            self._deliver(0, RequestFailed(ErrorKind.PROTOCOL, str(e)))
+            if self._status:
+                # Junk after a complete response, in the same read: the response stands
+                # (as it would had the junk come in the next read), the connection goes.
+                self.keep_alive = False
+                self._deliver(self._status, None)
+            else:
+                self._deliver(0, RequestFailed(ErrorKind.PROTOCOL, str(e)))
             return
         if self._reset_parser:
             self._reset_parser = False
@@ -173,6 +180,10 @@ class HttpConnection(asyncio.Protocol):
         """A HEAD response ends at its headers (see _HeadResponse)."""
         if self.on_message_complete():
             self._reset_parser = True
+            # llhttp, not told the method, reads a HEAD response without a length as
+            # running to the close: only the version and the Connection header decide.
+            version = self._parser.get_http_version()
+            self.keep_alive = _keeps_alive(version, self.head)
 
     # -- requests -----------------------------------------------------------------------
     def send(
@@ -267,6 +278,17 @@ class HttpConnection(asyncio.Protocol):
             self._on_response = None
             self._capture = None
             callback(self, status, failure)
+
+
+_CONNECTION = re.compile(rb"\r\nconnection:[ \t]*([a-z-]+)", re.IGNORECASE)
+
+
+def _keeps_alive(version: str, head: bytes) -> bool:
+    """Whether a response leaves its connection open, by its version and headers alone."""
+    said = {m.group(1).lower() for m in _CONNECTION.finditer(head)}
+    if b"close" in said:
+        return False
+    return version != "1.0" or b"keep-alive" in said
 
 
 class _HeadResponse:
