@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from loadlens.metrics.run_result import RunResult
 from loadlens.scenario.model import Scenario
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from loadlens.monitoring.monitor_set import MonitorSet
 
 __all__ = ["execute", "store"]
@@ -18,13 +18,14 @@ __all__ = ["execute", "store"]
 
 def execute(
     scenario: Scenario,
-    console: Console,
+    console: Console | None,
     *,
     workers: int | None,
     quiet: bool,
     monitors: MonitorSet | None = None,
 ) -> RunResult:
-    """Run the scenario, with the live view when a person is watching a terminal."""
+    """Run the scenario, with the live view when a person is watching a terminal (no
+    `console`: nobody is)."""
     from loadlens.analysis.result_builder import build_result
     from loadlens.engine.coordinator import Coordinator, planned_duration
 
@@ -35,7 +36,7 @@ def execute(
         scripted = plan_script
     # Workers fork before the live view starts its refresh thread.
     with Coordinator(scenario, workers, monitors, scripted) as coordinator:
-        if quiet or not console.is_terminal:
+        if quiet or console is None or not console.is_terminal:
             return build_result(scenario, coordinator.run())
         from loadlens.reporting.live_view import LiveView
 

@@ -135,17 +135,19 @@ def _run(
     if outputs.csv_dir is not None:
         check_writable(outputs.csv_dir / "summary.csv")
 
-    # Imported here: the engine and the views load only for a run whose input passed.
-    from rich.console import Console
-
+    # Imported here: the engine and the views load only for a run whose input passed (and
+    # the terminal's only when something is printed: --quiet runs in CI start faster).
     from loadlens.engine.coordinator import InterruptedBeforeStart
     from loadlens.execution import execute, store
     from loadlens.monitoring.monitor_specs import MonitorStartError, build_monitors
     from loadlens.reporting.report_files import write_reports
     from loadlens.reporting.result_file import write_result
-    from loadlens.reporting.summary import render_summary
 
-    console = Console()
+    console = None
+    if not quiet:
+        from rich.console import Console
+
+        console = Console()
     with contextlib.ExitStack() as stack:
         target_url = scenario.base_url or (scenario.requests[0].url if scenario.requests else "")
         try:
@@ -166,7 +168,9 @@ def _run(
     except OSError as e:  # the run is kept (stored, --out); a report that fails says so
         print(f"loadlens: warning: a report was not written: {e}", file=sys.stderr)
         written = []
-    if not quiet:
+    if console is not None:
+        from loadlens.reporting.summary import render_summary
+
         render_summary(result, console)
         for path in [*([out] if out else []), *written]:
             console.print(f"written: {path}")
