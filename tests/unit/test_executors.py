@@ -167,5 +167,5 @@ def test_a_capacity_step_counts_good_responses_over_its_whole_seconds() -> None:
     assert judge.add_second(0, latency, requests=100, failures=10, dropped=0) is None
     verdict = judge.add_second(1, latency, requests=100, failures=10, dropped=0)
     assert verdict is not None
-    assert verdict["throughput"] == 90.0  # (200 - 20) / 2 s
-    assert verdict["concurrency"] == pytest.approx(90.0 * 0.020, rel=1e-3)
+    assert verdict.throughput == 90.0  # (200 - 20) / 2 s
+    assert verdict.concurrency == pytest.approx(90.0 * 0.020, rel=1e-3)

@@ -7,7 +7,6 @@ import platform
 import sys
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from loadlens import __version__
 from loadlens.analysis.findings import diagnose
@@ -16,6 +15,9 @@ from loadlens.analysis.verdict import GeneratorEvidence, Verdict, judge_generato
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_outcome import MachineReport, RunOutcome
 from loadlens.metrics.run_result import (
+    CapacityFit,
+    CapacityReport,
+    CapacityStep,
     Contender,
     GeneratorReport,
     RunResult,
@@ -122,23 +124,23 @@ def build_result(scenario: Scenario, outcome: RunOutcome) -> RunResult:
 POOR_FIT = 0.8  # R² below which the USL's peak is not worth much
 
 
-def _capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
+def _capacity(steps: list[CapacityStep]) -> CapacityReport:
     """The highest rate that held, and the Universal Scalability Law fitted to the steps."""
-    held = [s["rate"] for s in steps if s["ok"]]
-    capacity: dict[str, Any] = {"highest_rate_within_slo": max(held, default=0.0), "steps": steps}
-    points = [(float(s["concurrency"]), float(s["throughput"])) for s in steps if s["requests"]]
+    held = [s.rate for s in steps if s.ok]
+    capacity = CapacityReport(highest_rate_within_slo=max(held, default=0.0), steps=steps)
+    points = [(s.concurrency, s.throughput) for s in steps if s.requests]
     fit = fit_usl(points)
     if fit is not None:
-        capacity["usl"] = fit.as_dict()
-        best = max(steps, key=lambda s: float(s["throughput"]))
+        capacity.usl = CapacityFit.model_validate(fit.as_dict())
+        best = max(steps, key=lambda s: s.throughput)
         poor = "a poor fit, read with care: " if fit.r_squared < POOR_FIT else ""
         # The model's peak is an interpolation: the measured best stands beside it.
-        capacity["usl_summary"] = (f"{poor}{describe(fit, max(n for n, _ in points))}; the most "
-                                   f"measured was {best['throughput']:,.0f} req/s, at the "
-                                   f"{best['rate']:,.0f}/s step")  # fmt: skip
+        capacity.usl_summary = (f"{poor}{describe(fit, max(n for n, _ in points))}; the most "
+                                f"measured was {best.throughput:,.0f} req/s, at the "
+                                f"{best.rate:,.0f}/s step")  # fmt: skip
     elif len({n for n, _ in points if n > 0}) < MIN_POINTS:
-        capacity["usl_summary"] = (f"not fitted: {len(points)} steps with requests; the fit "
-                                   f"needs {MIN_POINTS} at different concurrency")  # fmt: skip
+        capacity.usl_summary = (f"not fitted: {len(points)} steps with requests; the fit "
+                                f"needs {MIN_POINTS} at different concurrency")  # fmt: skip
     else:
-        capacity["usl_summary"] = "not fitted: the steps do not fit the model"
+        capacity.usl_summary = "not fitted: the steps do not fit the model"
     return capacity

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.run_result import CapacityStep
 from loadlens.scenario.load import Capacity
 
 __all__ = ["CapacityJudge"]
@@ -24,7 +25,7 @@ class CapacityJudge:
 
     def add_second(
         self, second: int, latency: LatencyHistogram, requests: int, failures: int, dropped: int
-    ) -> dict[str, float | bool] | None:
+    ) -> CapacityStep | None:
         """Add one merged second; return the step's verdict when the step is complete."""
         self._latency.merge(latency)
         self._requests += requests
@@ -47,18 +48,18 @@ class CapacityJudge:
             and self._dropped == 0
             and self._requests > 0
         )
-        verdict: dict[str, float | bool] = {
-            "step": self._step,
-            "rate": self.config.rate_of_step(self._step),
-            "requests": self._requests,
-            "throughput": throughput,
+        verdict = CapacityStep(
+            step=self._step,
+            rate=self.config.rate_of_step(self._step),
+            requests=self._requests,
+            throughput=throughput,
             # Little's law: requests in the system (queued or served), for the USL fit.
-            "concurrency": throughput * mean_s,
-            "p95_ms": p95,
-            "error_rate": error_rate,
-            "dropped": self._dropped,
-            "ok": ok,
-        }
+            concurrency=throughput * mean_s,
+            p95_ms=p95,
+            error_rate=error_rate,
+            dropped=self._dropped,
+            ok=ok,
+        )
         self._step += 1
         self._latency = LatencyHistogram()
         self._requests = self._failures = self._dropped = self._seconds = 0

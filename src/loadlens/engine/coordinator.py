@@ -324,9 +324,7 @@ class Coordinator:
         if verdict is None:
             return
         self.outcome.capacity_steps.append(verdict)
-        if not verdict["ok"]:
-            self.outcome.notes.append(
-                f"capacity: the step at {verdict['rate']:.0f}/s broke the SLO"
-            )
+        if not verdict.ok:
+            self.outcome.notes.append(f"capacity: the step at {verdict.rate:.0f}/s broke the SLO")
             # The search is over, not cut short: in-flight requests finish and count.
             self._stop_all(pipes, "capacity found", interrupt=False)

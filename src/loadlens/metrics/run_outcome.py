@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from loadlens.metrics.aggregate import RunAggregator
-from loadlens.metrics.run_result import RunStatus
+from loadlens.metrics.run_result import CapacityStep, RunStatus
 from loadlens.metrics.thresholds import Threshold
 
 __all__ = ["MachineReport", "MachineSecond", "RunOutcome"]
@@ -58,7 +58,7 @@ class RunOutcome:
     interrupted_iterations: int = 0
     failures: list[str] = field(default_factory=list)  # workers lost, watchdog stops
     notes: list[str] = field(default_factory=list)
-    capacity_steps: list[dict[str, Any]] = field(default_factory=list)
+    capacity_steps: list[CapacityStep] = field(default_factory=list)
     monitors: dict[str, Any] = field(default_factory=dict)  # target-side samples, by monitor
     machine: MachineReport | None = None  # the generator's machine: its CPU, other processes
     aggregator: RunAggregator | None = None  # the merged seconds

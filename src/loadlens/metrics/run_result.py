@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SCHEMA",
+    "CapacityFit",
+    "CapacityReport",
+    "CapacityStep",
     "CheckResult",
     "Contender",
     "EndpointPoint",
@@ -186,6 +189,41 @@ class GeneratorReport(_Model):
     notes: list[str] = Field(default_factory=list)  # a data file ran out, a worker was lost
 
 
+class CapacityStep(_Model):
+    """One step of a capacity search: the rate asked for, and how the target held it."""
+
+    step: int
+    rate: float  # arrivals per second asked for
+    requests: int
+    throughput: float = 0.0  # good responses per second
+    concurrency: float = 0.0  # requests in the system (Little's law), for the USL fit
+    p95_ms: float
+    error_rate: float
+    dropped: int = 0
+    ok: bool  # within the SLO
+
+
+class CapacityFit(_Model):
+    """The Universal Scalability Law fitted to a capacity search's steps."""
+
+    sigma: float  # contention
+    kappa: float  # coherency (crosstalk)
+    lam: float  # throughput of one request in flight
+    r_squared: float
+    points: int
+    peak_concurrency: float | None = None
+    peak_throughput: float | None = None
+
+
+class CapacityReport(_Model):
+    """A capacity search: its steps, the highest rate within the SLO, the USL fit."""
+
+    highest_rate_within_slo: float = 0.0
+    steps: list[CapacityStep] = Field(default_factory=list)
+    usl: CapacityFit | None = None
+    usl_summary: str = ""
+
+
 class Finding(_Model):
     """Something analysis noticed, with the evidence and what to do about it."""
 
@@ -226,7 +264,7 @@ class RunResult(_Model):
     timeline: list[TimelinePoint] = Field(default_factory=list)
     monitors: dict[str, Any] = Field(default_factory=dict)
     generator: GeneratorReport = Field(default_factory=GeneratorReport)
-    capacity: dict[str, Any] | None = None
+    capacity: CapacityReport | None = None
     findings: list[Finding] = Field(default_factory=list)
     histograms: dict[str, str] = Field(default_factory=dict)
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadlens.analysis.monitor_data import statements_source, top_statements
-from loadlens.metrics.run_result import LatencyStats, RunResult, VerdictKind
+from loadlens.metrics.run_result import CapacityReport, LatencyStats, RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
 from loadlens.scenario.load import is_open_executor
@@ -138,29 +138,29 @@ def _statements_table(result: RunResult) -> Table | None:
     return table
 
 
-def _capacity_parts(capacity: dict[str, Any]) -> list[Table | Text]:
+def _capacity_parts(capacity: CapacityReport) -> list[Table | Text]:
     """The capacity search: each step's verdict, the highest rate held, the USL fit."""
     steps = Table(title="capacity steps", title_justify="left", show_edge=False)
     for col in ("rate", "throughput", "in flight", "p95", "errors", "SLO"):
         steps.add_column(col, justify="right")
-    for step in capacity.get("steps", []):
+    for step in capacity.steps:
         steps.add_row(
-            f"{step['rate']:,.0f}/s",
-            f"{step.get('throughput', 0.0):,.1f}/s",
-            f"{step.get('concurrency', 0.0):,.1f}",
-            _ms(float(step["p95_ms"])),
-            f"{step['error_rate']:.2%}",
-            Text("held", style="green") if step["ok"] else Text("broke", style="red"),
+            f"{step.rate:,.0f}/s",
+            f"{step.throughput:,.1f}/s",
+            f"{step.concurrency:,.1f}",
+            _ms(step.p95_ms),
+            f"{step.error_rate:.2%}",
+            Text("held", style="green") if step.ok else Text("broke", style="red"),
         )
     parts: list[Table | Text] = [
         steps,
         Text(
-            f"capacity: highest rate within the SLO {capacity['highest_rate_within_slo']:.0f}/s",
+            f"capacity: highest rate within the SLO {capacity.highest_rate_within_slo:.0f}/s",
             style="bold",
         ),
     ]
-    if capacity.get("usl_summary"):
-        parts.append(Text(f"scalability (USL): {capacity['usl_summary']}"))
+    if capacity.usl_summary:
+        parts.append(Text(f"scalability (USL): {capacity.usl_summary}"))
     return parts
 
 
