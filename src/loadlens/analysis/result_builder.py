@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 from loadlens import __version__
 from loadlens.analysis.findings import diagnose
-from loadlens.analysis.scalability import MIN_POINTS, describe, fit_usl
 from loadlens.analysis.verdict import GeneratorEvidence, Verdict, judge_generator
 from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.run_outcome import MachineReport, RunOutcome
@@ -126,6 +125,9 @@ POOR_FIT = 0.8  # R² below which the USL's peak is not worth much
 
 def _capacity(steps: list[CapacityStep]) -> CapacityReport:
     """The highest rate that held, and the Universal Scalability Law fitted to the steps."""
+    # Only a capacity run gets here: the fit's numpy (~0.2 s to import) is loaded for it.
+    from loadlens.analysis.scalability import MIN_POINTS, describe, fit_usl
+
     held = [s.rate for s in steps if s.ok]
     capacity = CapacityReport(highest_rate_within_slo=max(held, default=0.0), steps=steps)
     points = [(s.concurrency, s.throughput) for s in steps if s.requests]

@@ -5,10 +5,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 
-import numpy as np
-
 from loadlens.metrics.counts import Counts
-from loadlens.metrics.histogram import LatencyHistogram
+from loadlens.metrics.histogram import SMALL_BATCH, LatencyHistogram, numpy_module
 from loadlens.metrics.request_result import RequestResult
 from loadlens.metrics.server_timing import has_server_timing, parse_server_timing
 from loadlens.metrics.snapshot import EndpointSnapshot
@@ -49,15 +47,25 @@ class _EndpointInterval:
         latency.record_many(self.latency)
         service = LatencyHistogram()
         if self.late:
-            values = np.frombuffer(self.latency, dtype=np.int64)
-            late = np.zeros_like(values)
-            late[: len(self.late)] = np.frombuffer(self.late, dtype=np.int64)
-            service.record_many(array("q", (values - late).tobytes()))
+            service.record_many(_less(self.latency, self.late))
         else:
             service.record_many(self.latency)
         return EndpointSnapshot(
             counts=self.counts, latency=latency.to_data(), service_time=service.to_data()
         )
+
+
+def _less(values: array[int], late: array[int]) -> array[int]:
+    """values[i] - late[i] (late is shorter when the last requests were on time)."""
+    if len(values) <= SMALL_BATCH:
+        out = array("q", (v - d for v, d in zip(values, late, strict=False)))
+        out.extend(values[len(late) :])
+        return out
+    np = numpy_module()
+    v = np.frombuffer(values, dtype=np.int64)
+    less = np.zeros_like(v)
+    less[: len(late)] = np.frombuffer(late, dtype=np.int64)
+    return array("q", (v - less).tobytes())
 
 
 class IntervalRecorder:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jsonpath_ng import jsonpath
-from jsonpath_ng.ext.parser import parse as parse_extended
+# jsonpath-ng (and its parser tables) is imported when a first expression is compiled: a
+# run whose steps read no JSON does not pay its ~20 ms at start-up.
 
 __all__ = ["MISSING", "JsonPathError", "compile_json_path"]
 
@@ -25,6 +25,8 @@ class JsonPathError(ValueError):
 
 def _chain(expr: Any) -> list[str | int] | None:
     """The keys of `$.a.b[0]`, or None when the expression is more than a plain chain."""
+    from jsonpath_ng import jsonpath
+
     if isinstance(expr, jsonpath.Root):
         return []
     if isinstance(expr, jsonpath.Child):
@@ -35,6 +37,8 @@ def _chain(expr: Any) -> list[str | int] | None:
 
 
 def _chain_step(expr: Any) -> str | int | None:
+    from jsonpath_ng import jsonpath
+
     if isinstance(expr, jsonpath.Fields) and len(expr.fields) == 1 and expr.fields[0] != "*":
         return str(expr.fields[0])
     if isinstance(expr, jsonpath.Index) and len(expr.indices) == 1:
@@ -64,6 +68,8 @@ def compile_json_path(expression: str) -> Callable[[Any], Any]:
     text = expression.strip()
     if not text.startswith("$"):
         raise JsonPathError(f"{expression!r}: a JSONPath starts with $, e.g. $.items[0].id")
+    from jsonpath_ng.ext.parser import parse as parse_extended
+
     try:
         parsed = parse_extended(text)
     except Exception as e:  # its lexer and parser raise several kinds, some bare Exception

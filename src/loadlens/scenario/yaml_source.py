@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["Located", "SourceError", "read_yaml"]
 
@@ -42,6 +43,8 @@ class Located:
 
 
 def _scalar(node: yaml.ScalarNode, file: str) -> Any:
+    import yaml  # (imported by read_yaml already: a lookup)
+
     constructor = yaml.SafeLoader("")  # resolves the tag the node was given (int, bool, ...)
     try:
         return constructor.construct_object(node, deep=True)
@@ -50,6 +53,8 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Any:
 
 
 def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
+    import yaml  # (imported by read_yaml already: a lookup)
+
     located.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -74,6 +79,9 @@ def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
 
 def read_yaml(file: Path) -> Located:
     """Parse `file` (one YAML document) into plain data with a line for every key path."""
+    # Imported here: a run from a URL reads no YAML and skips its ~25 ms of start-up.
+    import yaml
+
     name = str(file)
     try:
         text = file.read_text(encoding="utf-8")
