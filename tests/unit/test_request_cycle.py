@@ -120,8 +120,9 @@ def requests_user(
     flow = PreparedFlow("flow", 1.0, tuple(PreparedStep(r, None) for r in prepared), None)
     recorder = KeepingRecorder(1 + max(r.index for r in prepared))
     commons = UserCommons(loop, [flow], recorder, None, 5.0, dict(variables))
-    recorder.gauges = lambda: (1, commons.in_flight)  # as a worker wires it
-    return VirtualUser(commons), recorder, prepared
+    user = VirtualUser(commons)
+    recorder.gauges = lambda: (1, int(user.busy))  # as a worker wires it
+    return user, recorder, prepared
 
 
 def load(tmp_path: Path, text: str) -> Scenario:
@@ -138,8 +139,9 @@ def scenario_user(loop: FakeNetworkLoop, scenario: Scenario) -> tuple[VirtualUse
         loop, flows, recorder, None, scenario.connect_timeout, dict(scenario.variables),
         cookies=scenario.cookies, on_start=on_start,
     )  # fmt: skip
-    recorder.gauges = lambda: (1, commons.in_flight)
-    return VirtualUser(commons), recorder
+    user = VirtualUser(commons)
+    recorder.gauges = lambda: (1, int(user.busy))
+    return user, recorder
 
 
 def check_tallies(recorder: KeepingRecorder, scenario: Scenario) -> dict[str, tuple[int, int]]:

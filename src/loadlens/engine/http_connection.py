@@ -92,8 +92,9 @@ class HttpConnection(asyncio.Protocol):
         """Feed response bytes to llhttp; every byte counts toward bytes_in."""
         if not self.bytes_in:
             self.head = data  # a reference, not a copy
-            # Most heads arrive whole in the first read; one that does not is gathered.
-            self._head_open = _END_OF_HEAD not in data
+            # Most heads arrive whole in the first read, with the whole response: whether
+            # it is whole is only looked at when another read comes (_gather_head).
+            self._head_open = True
         elif self._head_open:
             self._gather_head(data)
         self.bytes_in += len(data)
@@ -122,11 +123,13 @@ class HttpConnection(asyncio.Protocol):
             # The HEAD parser expects a body that will never come; the fast parser, idle
             # at a message boundary, takes the next response.
             self._parser = self._plain_parser
-        if self._status:
+        status = self._status
+        if status:
             callback = self._on_response  # _deliver, inlined: once per response
             self._on_response = None
-            self._capture = None  # (the user keeps it; this connection must not feed it)
-            callback(self, self._status, None)
+            if capture is not None:
+                self._capture = None  # (the user keeps it; this connection must not feed it)
+            callback(self, status, None)
 
     def eof_received(self) -> bool | None:
         """Let the transport close; connection_lost decides what the EOF meant."""
@@ -169,6 +172,9 @@ class HttpConnection(asyncio.Protocol):
     def _gather_head(self, data: bytes, *, drop_first: bool = False) -> None:
         """Keep the current response's head whole in `head` (ends_at_close and the
         Server-Timing read it), up to MAX_HEAD bytes."""
+        if data and _END_OF_HEAD in self.head:
+            self._head_open = False  # it was whole already: the rest is body
+            return
         head = self.head + data if data else self.head
         if drop_first:
             end = head.find(_END_OF_HEAD)
@@ -210,6 +216,26 @@ class HttpConnection(asyncio.Protocol):
             self._loop.call_soon(self._deliver, 0, failure)  # never re-entrantly
             return
         self._capture = capture
+        if capture is None and not head:
+            # The common request: between messages a parser holds no state, so the fast
+            # one (no Python call per header or body chunk) takes it.
+            if self._parser is not self._plain_parser:
+                self._parser = self._plain_parser
+        else:
+            self._pick_parser(capture, head)
+        # One lazily re-armed timer per connection instead of a timer per request: sending
+        # only moves the deadline; the timer, when it fires, re-arms for the newest one.
+        loop = self._loop
+        self.deadline = deadline = loop.time() + timeout
+        if self._timer is None or deadline < self._timer_at:
+            # (A shorter timeout than the armed one needs an earlier timer.)
+            self._cancel_timer()
+            self._timer_at = deadline
+            self._timer = loop.call_at(deadline, self._check_deadline)
+        self._transport.write(payload)
+
+    def _pick_parser(self, capture: ResponseCapture | None, head: bool) -> None:
+        """The parser for a response to HEAD, or one a capture keeps (headers, body)."""
         if capture is not None:
             capture.reset(self.on_message_complete, self.head_complete, head)
         if capture is not None and capture.keep_body:
@@ -227,18 +253,7 @@ class HttpConnection(asyncio.Protocol):
             self._parser = httptools.HttpResponseParser(_HeadResponse(self))
             self._reset_parser = False
         elif self._parser is not self._plain_parser:
-            # Between messages a parser holds no state, so the fast one can take over again.
             self._parser = self._plain_parser
-        # One lazily re-armed timer per connection instead of a timer per request: sending
-        # only moves the deadline; the timer, when it fires, re-arms for the newest one.
-        loop = self._loop
-        self.deadline = deadline = loop.time() + timeout
-        if self._timer is None or deadline < self._timer_at:
-            # (A shorter timeout than the armed one needs an earlier timer.)
-            self._cancel_timer()
-            self._timer_at = deadline
-            self._timer = loop.call_at(deadline, self._check_deadline)
-        self._transport.write(payload)
 
     def _check_deadline(self) -> None:
         self._timer = None

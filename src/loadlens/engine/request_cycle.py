@@ -32,7 +32,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class UserCommons:
-    """What every user of a worker shares: its loop, recorder, flows, TLS and counters."""
+    """What every user of a worker shares: its loop, recorder, flows and TLS."""
 
     __slots__ = (
         "capture_all",
@@ -41,7 +41,6 @@ class UserCommons:
         "cum_weights",
         "feeders",
         "flows",
-        "in_flight",
         "loop",
         "on_start",
         "recorder",
@@ -79,7 +78,6 @@ class UserCommons:
         self.recorder = recorder
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
-        self.in_flight = 0
 
 
 class RequestCycle:
@@ -95,6 +93,7 @@ class RequestCycle:
         "_on_done",
         "_on_response_cb",
         "_payload",
+        "_recorder",
         "_request",
         "_retried",
         "connections_opened",
@@ -106,6 +105,7 @@ class RequestCycle:
 
     def __init__(self, commons: UserCommons) -> None:
         self._commons = commons
+        self._recorder = commons.recorder
         origins = 1 + max((r.origin for r in commons.requests), default=0)
         self._conns: list[HttpConnection | None] = [None] * origins
         self._connecting: asyncio.Task[HttpConnection] | None = None
@@ -152,7 +152,7 @@ class RequestCycle:
             # percentiles describe all arrivals, not just the late ones.
             if intended_ns > start_ns:
                 intended_ns = start_ns  # released a little early: time from the real start
-            self._commons.recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
+            self._recorder.record_schedule_lag(start_ns, start_ns - intended_ns)
         result.endpoint = request.index
         result.intended_ns = intended_ns
         result.start_ns = start_ns
@@ -168,8 +168,13 @@ class RequestCycle:
         self.extract_failed = False
         self._retried = False
         self._on_done = on_done
-        self._commons.in_flight += 1
-        self._send()
+        conn = self._conns[request.origin]
+        if conn is not None and not conn.closed:
+            # (_send, inlined for the common case: the origin's connection is open.)
+            conn.send(payload, request.is_head, self._on_response_cb, request.timeout,
+                      self._capturing)  # fmt: skip
+        else:
+            self._send()
 
     def _with_cookies(self, request: PreparedRequest, payload: bytes) -> bytes:
         assert self.cookies is not None
@@ -221,7 +226,7 @@ class RequestCycle:
         if error is not None:
             kind = error.kind if isinstance(error, RequestFailed) else ErrorKind.CONNECT_ERROR
             self._no_response()
-            self._finish(kind, 0, 0, 0, timed=False, end_ns=_monotonic_ns())
+            self._finish(kind, 0, 0, 0, False, _monotonic_ns())
             return
         self._conns[self._request.origin] = task.result()
         self._send()
@@ -229,6 +234,8 @@ class RequestCycle:
     def _on_response(
         self, conn: HttpConnection, status: int, failure: RequestFailed | None
     ) -> None:
+        # The response is in: stop the clock before looking inside it.
+        end_ns = _monotonic_ns()
         request = self._request
         if failure is not None:
             self._failed(conn, failure)
@@ -237,11 +244,9 @@ class RequestCycle:
             self._conns[request.origin] = None
             conn.close()
         error = None if status < 400 else _HTTP_ERROR[status >= 500]
-        recorder = self._commons.recorder
+        recorder = self._recorder
         if recorder.timing_watch[request.index]:
             recorder.record_server_timing(request.index, conn.head)
-        # The response is in: stop the clock before looking inside it.
-        end_ns = _monotonic_ns()
         rules = request.rules
         capture = self._capturing
         if capture is not None and self.cookies is not None and capture.sets_cookies:
@@ -254,7 +259,19 @@ class RequestCycle:
                 # Never out of a protocol callback: that would strand the user mid-request.
                 self.extract_failed = bool(rules.extractions)
                 error = ErrorKind.CHECK_FAILED
-        self._finish(error, status, conn.bytes_in, len(self._payload), timed=True, end_ns=end_ns)
+        # (_finish, inlined: this is the way nearly every request ends.)
+        result = self.result
+        result.status = status
+        result.error = error
+        result.end_ns = end_ns
+        result.bytes_in = conn.bytes_in
+        result.bytes_out = len(self._payload)
+        result.timed = True
+        recorder.add(result)
+        on_done = self._on_done
+        self._on_done = None
+        if on_done is not None:
+            on_done()
 
     def _failed(self, conn: HttpConnection, failure: RequestFailed) -> None:
         request = self._request
@@ -272,8 +289,7 @@ class RequestCycle:
         # out would flatter the tail); other failures are not.
         self._no_response()
         timed = failure.kind is ErrorKind.READ_TIMEOUT
-        self._finish(failure.kind, 0, conn.bytes_in, len(self._payload), timed=timed,
-                     end_ns=_monotonic_ns())  # fmt: skip
+        self._finish(failure.kind, 0, conn.bytes_in, len(self._payload), timed, _monotonic_ns())
 
     def _judge(
         self,
@@ -297,7 +313,7 @@ class RequestCycle:
                 error = ErrorKind.EXTRACT_FAILED
         failed = False
         if rules.checks:
-            counts = self._commons.recorder.check_counts_at(end_ns)
+            counts = self._recorder.check_counts_at(end_ns)
             variables = self.variables
             for check in rules.checks:
                 if check.test(capture, status, latency_ns, variables):
@@ -314,7 +330,7 @@ class RequestCycle:
         if rules is None:
             return
         self.extract_failed = bool(rules.extractions)
-        counts = self._commons.recorder.check_counts_at(_monotonic_ns())
+        counts = self._recorder.check_counts_at(_monotonic_ns())
         for check in rules.checks:
             counts[check.slot + 1] += 1
 
@@ -324,7 +340,6 @@ class RequestCycle:
         status: int,
         bytes_in: int,
         bytes_out: int,
-        *,
         timed: bool,
         end_ns: int,
     ) -> None:
@@ -336,9 +351,7 @@ class RequestCycle:
         result.bytes_in = bytes_in
         result.bytes_out = bytes_out
         result.timed = timed
-        commons = self._commons
-        commons.recorder.add(result)
-        commons.in_flight -= 1
+        self._recorder.add(result)
         on_done = self._on_done
         self._on_done = None
         if on_done is not None:
@@ -361,9 +374,7 @@ class RequestCycle:
 
     def close(self) -> None:
         """Abandon any request in flight (unrecorded), and drop the connections."""
-        if self._on_done is not None:
-            self._on_done = None
-            self._commons.in_flight -= 1
+        self._on_done = None
         if self._connecting is not None:
             self._connecting.cancel()
             self._connecting = None

@@ -96,6 +96,9 @@ class RunContext:
         self._all_done.set()
         self.stopping = False
         self.users = 0
+        # Every user this worker made (an open model's idle ones included): the requests in
+        # flight are counted from them once a second, not kept up per request.
+        self._live: set[VirtualUser] = set()
         self.iterations = 0
         self.dropped = 0
         self.connections_opened = 0
@@ -110,6 +113,7 @@ class RunContext:
     async def _loop_user(self, handle: ClosedUser, iterations: int | None) -> None:
         user = VirtualUser(self._commons)
         self.users += 1
+        self._live.add(user)
         try:
             if self._script is not None:
                 await self._script_iterations(self._script, user, handle, iterations)
@@ -119,6 +123,7 @@ class RunContext:
             if self._script is not None:
                 self._script.forget(user)
             self.users -= 1
+            self._live.discard(user)
             self.connections_opened += user.connections_opened
             user.close()
 
@@ -186,6 +191,7 @@ class RunContext:
             user = VirtualUser(self._commons)
             self._open_users += 1
             self.users += 1
+            self._live.add(user)
         else:
             # Every user is busy: the arrival is counted as dropped, never silently skipped
             # and never queued (a queue would hide the wait from the latency).
@@ -254,7 +260,7 @@ class RunContext:
     @property
     def in_flight(self) -> int:
         """Requests sent and not yet answered."""
-        return self._commons.in_flight
+        return sum(1 for user in self._live if user.busy)
 
     async def wait_users(self, until: float) -> None:
         """Wait for every user task to end, or run time `until`."""

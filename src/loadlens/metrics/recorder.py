@@ -42,6 +42,7 @@ class _EndpointInterval:
         late.append(late_ns)
 
     def to_snapshot(self) -> EndpointSnapshot:
+        self.counts.requests = sum(self.statuses)
         self.counts.status_codes = {code: n for code, n in enumerate(self.statuses) if n and code}
         latency = LatencyHistogram()
         latency.record_many(self.latency)
@@ -118,10 +119,11 @@ class IntervalRecorder:
             self.rotate(end_ns)
         interval = self._current[result.endpoint]
         counts = interval.counts
-        counts.requests += 1
         counts.bytes_in += result.bytes_in
         counts.bytes_out += result.bytes_out
-        interval.statuses[result.status] += 1  # (0, no response, is left out at the close)
+        # Every request lands in one status slot (0: no response), so the second's request
+        # count is their sum, taken as it closes rather than counted per request.
+        interval.statuses[result.status] += 1
         if result.timed:
             interval.latency.append(end_ns - result.intended_ns)
             if result.start_ns != result.intended_ns:
