@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,32 @@ def test_the_lazy_group_lists_gets_and_suggests_like_a_plain_one() -> None:
     mistyped = runner.invoke(cli, ["ru"])
     assert mistyped.exit_code == 2
     assert "No such command 'ru'. Did you mean 'run'?" in mistyped.output
+
+
+class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_one_request_run_loads_no_numpy_yaml_or_jsonpath(tmp_path: Path) -> None:
+    # A smoke run in CI starts fast: what only big runs, files or JSON checks need stays out.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        modules = _modules_after("run", url, "-u", "1", "-i", "1", "--workers", "1", "--quiet",
+                                 "--db", str(tmp_path / "runs.db"))  # fmt: skip
+    finally:
+        server.shutdown()
+    assert "loadlens.engine.coordinator" in modules  # it did run
+    loaded = [m for m in modules if m.partition(".")[0] in ("numpy", "yaml", "jsonpath_ng")]
+    assert not loaded, f"a one-request run imported {loaded}"

@@ -183,3 +183,24 @@ def test_drain_abandons_an_arrival_in_flight() -> None:
         assert all(t.aborted for t in loop.transports)
 
     run(main)
+
+
+@pytest.mark.parametrize(
+    ("flags", "big"),
+    [
+        ({"users": 1, "iterations": 1}, False),  # a smoke run: its few values fold inline
+        ({"users": 50, "iterations": 40}, False),  # 2,000 requests at most
+        ({"users": 50, "iterations": 41}, True),
+        ({"users": 1, "duration": "1s"}, True),  # a timed run may hold any number a second
+        ({"rate": "10/s", "duration": "1s"}, True),
+    ],
+)
+def test_numpy_is_loaded_before_the_start_when_a_second_can_hold_a_big_batch(
+    flags: dict[str, object], big: bool
+) -> None:
+    from loadlens.engine.prepared_request import prepare_flows
+    from loadlens.engine.worker import may_fold_big_batches
+    from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
+
+    scenario = scenario_from_flags(RunFlags(target="http://127.0.0.1:9/", **flags))  # type: ignore[arg-type]
+    assert may_fold_big_batches(scenario, prepare_flows(scenario, resolve=False)) is big

@@ -19,8 +19,16 @@ from loadlens.engine.capacity_judge import CapacityJudge
 from loadlens.engine.machine_watch import MachineProbe, watch_machine
 from loadlens.engine.prepared_request import prepare_flows
 from loadlens.engine.run_context import ScriptFactory
-from loadlens.engine.worker import Ready, Start, Stop, WorkerDone, worker_process
+from loadlens.engine.worker import (
+    Ready,
+    Start,
+    Stop,
+    WorkerDone,
+    may_fold_big_batches,
+    worker_process,
+)
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
+from loadlens.metrics.histogram import numpy_module
 from loadlens.metrics.live_status import LiveStatus
 from loadlens.metrics.run_outcome import MachineReport, RunOutcome
 from loadlens.metrics.run_result import RunStatus, TimelinePoint, Totals
@@ -136,6 +144,8 @@ class Coordinator:
         # Prepared once, here: forked workers inherit the scenario and its encoded requests
         # (resolved hosts, compiled templates) instead of validating and preparing again.
         prepared = prepare_flows(self.scenario)
+        if may_fold_big_batches(self.scenario, prepared):
+            numpy_module()  # (loaded once, here, for every worker to inherit)
         # Freeze everything alive now, right before forking (as the gc docs advise): the
         # workers' collector never walks it, and its pages stay shared, not copied. (No
         # collection first: a full one over the imports costs ~60 ms of start-up, for

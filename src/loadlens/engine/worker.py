@@ -21,13 +21,21 @@ from loadlens.engine.health import CpuMeter, LoopLagProbe, RunQueueMeter
 from loadlens.engine.prepared_request import PreparedFlow, make_ssl_context
 from loadlens.engine.run_context import RunContext, ScriptedIterations, ScriptFactory
 from loadlens.engine.virtual_user import UserCommons
-from loadlens.metrics.histogram import SMALL_BATCH, LatencyHistogram, numpy_module
+from loadlens.metrics.histogram import SMALL_BATCH, LatencyHistogram
 from loadlens.metrics.recorder import IntervalRecorder
 from loadlens.metrics.snapshot import HealthSample, Snapshot
 from loadlens.scenario.load import PerVUIterations
 from loadlens.scenario.model import LoadSpec, Scenario
 
-__all__ = ["Ready", "Start", "Stop", "WorkerDone", "raise_open_file_limit", "worker_process"]
+__all__ = [
+    "Ready",
+    "Start",
+    "Stop",
+    "WorkerDone",
+    "may_fold_big_batches",
+    "raise_open_file_limit",
+    "worker_process",
+]
 
 # What a worker runs: the scenario's flows and its on_start, requests ready to send.
 Prepared = tuple[list[PreparedFlow], PreparedFlow | None]
@@ -96,10 +104,11 @@ def worker_process(
             conn.send(WorkerDone(index, 0, 0, error=f"{type(e).__name__}: {e}"))
 
 
-def _may_fold_big_batches(scenario: Scenario, prepared: Prepared) -> bool:
+def may_fold_big_batches(scenario: Scenario, prepared: Prepared) -> bool:
     """Whether a second of this run can hold more requests than the histogram folds
-    inline (then numpy is loaded before the start, never mid-run, where it would stall
-    the loop for ~0.2 s)."""
+    inline: then numpy must be loaded before the start (by the coordinator, before it
+    forks: one import for every worker), never mid-run, where it would stall a worker's
+    loop for ~0.2 s."""
     load = scenario.load
     if scenario.script is not None or not isinstance(load, PerVUIterations):
         return True
@@ -160,8 +169,6 @@ class _Worker:
         # of a worker's CPU (profiled at 1000 users). What the coordinator had is frozen
         # before the fork; young objects are collected far less often.
         gc.set_threshold(50_000, 50, 100)
-        if _may_fold_big_batches(scenario, self.prepared):
-            numpy_module()
         self.conn.send(Ready(self.index))
         start = await self.control.get()
         if not isinstance(start, Start):

@@ -193,7 +193,14 @@ class LatencyHistogram:
         # once per bucket (~20 ms a histogram, every second of a run in the coordinator):
         # one running sum in C and a binary search per percentile find the same buckets.
         # tests/unit/test_histogram.py checks both agree.
-        cumulative = list(accumulate(h.counts))
+        # (Read as one copy of the counts' bytes up to the last non-zero one: reading a
+        # ctypes array item by item costs ~0.2 us each, over 24,576 buckets.)
+        raw = bytes(h.counts)
+        counts = array("q")
+        counts.frombytes(raw[: (len(raw.rstrip(b"\0")) + 7) // 8 * 8])
+        if not counts:
+            return {p: 0 for p in percentiles}
+        cumulative = list(accumulate(counts))
         out: dict[float, int] = {}
         for p in percentiles:
             target = max(int(min(p, 100.0) * h.total_count / 100 + 0.5), 1)
