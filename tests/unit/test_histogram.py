@@ -7,6 +7,8 @@ from array import array
 
 import pytest
 from hdrh.histogram import HdrHistogram
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loadlens.metrics.histogram import (
     HIGHEST_NS,
@@ -88,3 +90,33 @@ def test_encoded_form_round_trips() -> None:
     back = LatencyHistogram.from_encoded(h.encode())
     assert back.count == 11
     assert back.percentiles_ns(50)[50] == pytest.approx(5_000_000, rel=1e-3)
+
+
+_VALUES = st.lists(
+    st.one_of(
+        st.integers(-5, 10**6),
+        st.integers(10**6, 10**10),
+        st.integers(HIGHEST_NS - 5, HIGHEST_NS * 3),
+    ),
+    max_size=3 * SMALL_BATCH,
+)  # (negative: a clock step; above HIGHEST_NS: clamped and counted)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(parts=st.lists(_VALUES, min_size=1, max_size=4))
+def test_merging_the_parts_equals_recording_the_whole(parts: list[list[int]]) -> None:
+    # However a run's values are split (workers, seconds) and however each part is folded
+    # (inline or numpy), the merged histogram through the wire format is the whole one.
+    whole = LatencyHistogram()
+    whole.record_many(array("q", [v for part in parts for v in part]))
+    merged = LatencyHistogram()
+    for part in parts:
+        piece = LatencyHistogram()
+        piece.record_many(array("q", part))
+        merged.merge(piece.to_data())
+    assert (merged.count, merged.sum_ns, merged.min_ns if merged.count else 0, merged.max_ns,
+            merged.clamped) == (whole.count, whole.sum_ns, whole.min_ns if whole.count else 0,
+                                whole.max_ns, whole.clamped)  # fmt: skip
+    assert list(merged._h.counts) == list(whole._h.counts)
+    assert merged.summary_ms() == whole.summary_ms()

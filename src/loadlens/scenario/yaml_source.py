@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 __all__ = ["Located", "SourceError", "read_yaml"]
 
 Path_ = tuple[str | int, ...]
+MAX_BYTES = 16 * 2**20  # a scenario file; data files are read elsewhere, row by row
+MAX_VALUES = 200_000  # values a document may expand to, aliases included
+MAX_DEPTH = 64
 
 
 class SourceError(ValueError):
@@ -32,6 +35,7 @@ class Located:
     file: str
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    values_left: int = MAX_VALUES  # what the document may still expand to
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -55,6 +59,15 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Any:
 def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
     import yaml  # (imported by read_yaml already: a lookup)
 
+    # Aliases (*name) re-use a node wherever they appear, so a few lines can expand to
+    # billions of values (the "billion laughs" file) or refer to themselves: bounded.
+    located.values_left -= 1
+    if located.values_left < 0 or len(path) > MAX_DEPTH:
+        what = (f"nests deeper than {MAX_DEPTH} levels" if len(path) > MAX_DEPTH
+                else f"expands to more than {MAX_VALUES:,} values")  # fmt: skip
+        raise SourceError(located.file, node.start_mark.line + 1, "",
+                          f"the document {what} (aliases repeated or referring to "
+                          "themselves?); a scenario is far smaller")  # fmt: skip
     located.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -84,6 +97,9 @@ def read_yaml(file: Path) -> Located:
 
     name = str(file)
     try:
+        if file.stat().st_size > MAX_BYTES:
+            raise SourceError(name, None, "", f"larger than {MAX_BYTES // 2**20} MiB: "
+                              "not a scenario (data belongs in a data file)")  # fmt: skip
         text = file.read_text(encoding="utf-8")
     except OSError as e:
         raise SourceError(name, None, "", f"cannot read the file ({e.strerror})") from None
