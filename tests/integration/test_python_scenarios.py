@@ -181,3 +181,21 @@ def test_a_flow_that_awaits_nothing_does_not_freeze_the_worker(
     assert result["status"] == "completed"
     assert result["totals"]["iterations"] > 0 and result["totals"]["requests"] == 0
     assert run.elapsed < 20, run.describe()
+
+
+def test_validate_says_a_python_file_is_run_and_a_yaml_file_is_not(
+    loadlens: LoadlensRunner, tmp_path: Path
+) -> None:
+    text = "from loadlens.scripting import flow\nbase_url = 'http://127.0.0.1:9'\n"
+    script = _script(tmp_path, text + "@flow\nasync def f(s):\n    pass\n")
+    yaml_file = tmp_path / "s.yaml"
+    yaml_file.write_text("base_url: http://127.0.0.1:9\nrequests: [{path: /}]\n")
+    said = {}
+    for path in (script, str(yaml_file)):
+        done = subprocess.run([sys.executable, "-m", "loadlens", "validate", path],
+                              capture_output=True, text=True, timeout=30,
+                              env=_env(loadlens.home))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        said[Path(path).suffix] = done.stderr
+    assert "runs its module-level code" in said[".py"]
+    assert said[".yaml"] == ""
