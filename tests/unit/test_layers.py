@@ -16,8 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loadlens"
 
 # What each part may import besides itself. The package face (`loadlens`, for its
-# __version__), `extras` (which optional libraries are installed) and `redaction` (secrets
-# out of URLs) are open to all.
+# __version__), `extras` (which optional libraries are installed), `redaction` (secrets
+# out of URLs) and `printable` (control characters shown, not obeyed) are open to all.
 ALLOWED: dict[str, set[str]] = {
     "metrics": set(),
     "scenario": {"metrics"},
@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "scripting": {"engine", "metrics", "scenario"},
     "reporting": {"metrics", "scenario", "analysis", "storage"},
 }
-OPEN_TO_ALL = {"__init__", "extras", "redaction"}
+OPEN_TO_ALL = {"__init__", "extras", "printable", "redaction"}
 # The composition roots wire everything together; nothing below may import them.
 ROOTS = {"cli", "demo", "execution", "__main__"}
 

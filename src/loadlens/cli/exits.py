@@ -41,5 +41,8 @@ def exit_code_for(result: RunResult) -> int:
 
 def fail_input(message: str) -> NoReturn:
     """Say what is wrong with the input (a file, a process, a store) and exit 2."""
-    click.echo(f"loadlens: {message}", err=True)
+    from loadlens.printable import printable
+
+    # (Messages quote the input, which may hold escape sequences: shown, not obeyed.)
+    click.echo(f"loadlens: {printable(message)}", err=True)
     sys.exit(ExitCode.BAD_INPUT)

@@ -6,10 +6,10 @@ import statistics
 from dataclasses import dataclass
 
 from rich.table import Table
-from rich.text import Text
 
 from loadlens.analysis.findings.series import middle, target_monitor
 from loadlens.metrics.run_result import RunResult
+from loadlens.reporting.terminal_text import Text
 
 __all__ = ["StageRow", "stage_findings", "stage_row", "stage_table", "timing_text"]
 

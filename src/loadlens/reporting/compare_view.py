@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from loadlens.analysis.comparison import Change, Comparison, MetricChange
+from loadlens.reporting.terminal_text import Text
 
 __all__ = ["render_comparison"]
 

@@ -6,8 +6,8 @@ from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from loadlens.reporting.terminal_text import Text
 from loadlens.storage.run_store import RunRow
 
 __all__ = ["history_data", "render_history"]

@@ -7,11 +7,11 @@ from typing import Any
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from loadlens.analysis.monitor_data import statements_source, top_statements
 from loadlens.metrics.run_result import CapacityReport, LatencyStats, RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
+from loadlens.reporting.terminal_text import Text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
 from loadlens.scenario.load import is_open_executor
 
@@ -126,7 +126,7 @@ def _statements_table(result: RunResult) -> Table | None:
     statements = top_statements(result)
     if not statements:
         return None
-    table = Table(title=f"top statements during the run ({statements_source(result)})",
+    table = Table(title=Text(f"top statements during the run ({statements_source(result)})"),
                   title_justify="left", show_edge=False)  # fmt: skip
     for col in ("total", "calls", "avg", "rows", "blocks read/hit", "statement"):
         table.add_column(col, justify="left" if col == "statement" else "right")
