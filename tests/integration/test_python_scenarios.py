@@ -11,6 +11,7 @@ import pytest
 
 from support.cli import LoadlensRunner, _env, check_result
 from support.shop_app import ShopApp, running_shop
+from support.target_server import TargetServer
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -199,3 +200,30 @@ def test_validate_says_a_python_file_is_run_and_a_yaml_file_is_not(
         said[Path(path).suffix] = done.stderr
     assert "runs its module-level code" in said[".py"]
     assert said[".yaml"] == ""
+
+
+INJECTING = """
+from loadlens.scripting import Session, flow
+
+base_url = "{base}"
+load = {{"users": 1, "iterations": 2}}
+
+
+@flow
+async def send(s: Session) -> None:
+    await s.get("/echo", name="plain", headers={{"X-Note": "fine"}})
+    await s.get("/echo", name="injected", headers={{"X-Note": "a\\r\\nX-Injected: 1"}})
+"""
+
+
+def test_a_line_break_in_a_python_header_is_a_script_error_never_sent(
+    loadlens: LoadlensRunner, target_server: TargetServer, tmp_path: Path
+) -> None:
+    script = _script(tmp_path, INJECTING.format(base=target_server.url("")))
+    run = loadlens.run(script, "--workers", "1")
+    result = check_result(run.result)
+    [(error, count)] = result["script_errors"].items()
+    assert "flows.py:11: HeadError: header 'X-Note' has a line break" in error and count == 2
+    sent = [{n.lower(): v for n, v in e.headers} for e in target_server.echoes]
+    assert [h.get("x-note") for h in sent] == ["fine", "fine"]  # only the plain one was sent
+    assert all("x-injected" not in h for h in sent)

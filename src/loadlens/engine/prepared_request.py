@@ -17,11 +17,13 @@ from loadlens.scenario.model import Flow, RequestSpec, Scenario
 from loadlens.scenario.templating import Template, TemplateError, compile_template, has_template
 
 __all__ = [
+    "HeadError",
     "Location",
     "PrepareError",
     "PreparedFlow",
     "PreparedRequest",
     "PreparedStep",
+    "check_head",
     "encode_request",
     "known_variables",
     "locate",
@@ -63,6 +65,32 @@ def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
         return encode_request(spec.method, host_header, target, spec.headers, spec.body)
     except UnicodeEncodeError as e:
         raise _not_latin1(spec, e) from None
+    except HeadError as e:
+        raise PrepareError(f"{spec.name}: {e}") from None
+
+
+class HeadError(ValueError):
+    """A method, URL or header that would break the request's head (or smuggle another)."""
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token: methods, names
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+_NOT_IN_TARGET = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> None:
+    """Raise HeadError for anything that would end a line of the head early: a CR or LF in
+    a value sent as-is would let it carry a header (or a request) of its own."""
+    if not _TOKEN.fullmatch(method):
+        raise HeadError(f"{method!r} is not an HTTP method")
+    if _NOT_IN_TARGET.search(target):
+        raise HeadError(f"{target!r}: spaces and control characters in a URL must be "
+                        "percent-encoded")  # fmt: skip
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise HeadError(f"{name!r} is not a header name")
+        if _LINE_BREAK.search(value):
+            raise HeadError(f"header {name!r} has a line break (or NUL) in its value")
 
 
 def _head_lines(
@@ -102,8 +130,10 @@ def encode_request(
     headers: Iterable[tuple[str, str]],
     body: bytes | None,
 ) -> bytes:
-    """One HTTP/1.1 request's bytes; raises UnicodeEncodeError for a non-Latin-1 head."""
+    """One HTTP/1.1 request's bytes; raises HeadError for a method, URL or header that
+    would break the head, UnicodeEncodeError for a non-Latin-1 one."""
     headers = list(headers)
+    check_head(method, target, headers)
     lines = _head_lines(method, host_header, target, headers)
     body = body or b""
     if _needs_length(method, headers, body):
@@ -164,7 +194,12 @@ def _renderer(
             if spec.body is not None
             else None
         )
+        # (Values filled in per request are escaped for where they go: URL-quoted, or
+        # line breaks blanked in a header; the literal text is checked once, here.)
+        check_head(spec.method, _MARK.sub("", target_text), [])
     except TemplateError as e:
+        raise PrepareError(f"{spec.name}: {e}") from None
+    except HeadError as e:
         raise PrepareError(f"{spec.name}: {e}") from None
     lines = _head_lines(spec.method, host_header, target_text, headers)
     static_body = body_t is None or body_t.is_static
