@@ -8,6 +8,7 @@ rounded before it reaches the histogram, and nothing is sampled away.
 from __future__ import annotations
 
 import sys
+import weakref
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ class LatencyHistogram:
         self._h = (
             hdr if hdr is not None else HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)
         )
+        # hdrh's histogram and its encoder refer to each other: a cycle, so a histogram
+        # dropped (several a second, each with 200 KB of counts) waits for the cyclic
+        # collector, which a worker runs rarely: ~0.8 MB/s of garbage at 11k requests/s.
+        # The encoder only needs the histogram while the histogram is alive.
+        self._h.encoder.histogram = weakref.proxy(self._h)
         self.count = int(self._h.total_count)
         self.sum_ns = 0
         self.min_ns = int(self._h.get_min_value()) if self.count else sys.maxsize
@@ -176,9 +182,25 @@ class LatencyHistogram:
         """Rebuild from the base64 HDR string stored in a result file (moments from HDR)."""
         hist = cls(HdrHistogram.decode(encoded.encode() if isinstance(encoded, str) else encoded))
         if hist.count:
-            # HDR's mean walks every bucket in Python (~70 ms): fine for a file, not per second.
-            hist.sum_ns = int(hist._h.get_mean_value() * hist.count)
+            # The sum is not stored: each bucket's count at its middle value, as HDR's
+            # get_mean_value takes it (whose iterators are reference cycles, left behind
+            # for the cyclic collector, and which walk every empty bucket too).
+            h = hist._h
+            total = 0
+            for index, n in enumerate(hist._used_counts()):
+                if n:
+                    low = h.get_value_from_index(index)
+                    total += n * ((low + h.get_highest_equivalent_value(low) + 1) // 2)
+            hist.sum_ns = total
         return hist
+
+    def _used_counts(self) -> array[int]:
+        """The bucket counts up to the last non-zero one, as one copy of their bytes
+        (reading a ctypes array item by item costs ~0.2 us each, over 24,576 buckets)."""
+        raw = bytes(self._h.counts)
+        counts = array("q")
+        counts.frombytes(raw[: (len(raw.rstrip(b"\0")) + 7) // 8 * 8])
+        return counts
 
     def encode(self) -> str:
         """The HDR histogram as a base64 string, readable by any HdrHistogram library."""
@@ -193,11 +215,7 @@ class LatencyHistogram:
         # once per bucket (~20 ms a histogram, every second of a run in the coordinator):
         # one running sum in C and a binary search per percentile find the same buckets.
         # tests/unit/test_histogram.py checks both agree.
-        # (Read as one copy of the counts' bytes up to the last non-zero one: reading a
-        # ctypes array item by item costs ~0.2 us each, over 24,576 buckets.)
-        raw = bytes(h.counts)
-        counts = array("q")
-        counts.frombytes(raw[: (len(raw.rstrip(b"\0")) + 7) // 8 * 8])
+        counts = self._used_counts()
         if not counts:
             return {p: 0 for p in percentiles}
         cumulative = list(accumulate(counts))
