@@ -31,6 +31,7 @@ from loadlens.execution import execute, store
 from loadlens.metrics.run_result import RunResult, RunStatus
 from loadlens.monitoring.managed_server import ServerError
 from loadlens.monitoring.monitor_set import MonitorSet
+from loadlens.redaction import safe_url
 from loadlens.reporting.case_study_view import (
     StageRow,
     stage_findings,
@@ -112,7 +113,8 @@ def demo_database(options: CaseStudyOptions, console: Console) -> Iterator[str]:
                 url = stack.enter_context(local_postgres())
             except LocalPostgresError as e:
                 raise DemoError(str(e)) from None
-            console.print(f"started a throwaway PostgreSQL cluster: {url}")
+            # (its password stays out of the terminal: the URL is for the demo's own use)
+            console.print(f"started a throwaway PostgreSQL cluster: {safe_url(url)}")
         elif options.database.startswith(("postgresql://", "postgres://", "postgresql+")):
             # (a SQLAlchemy-style URL, as the run store takes, is welcome too)
             rest = options.database.split("://", 1)[1]
