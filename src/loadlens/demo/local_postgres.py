@@ -36,7 +36,13 @@ import psutil
 from loadlens.demo.stage_server import NICE
 from loadlens.monitoring.tethered_process import TetheredProcess, die_with_parent, run_as
 
-__all__ = ["INSTALL_HINT", "LocalPostgresError", "find_binaries", "local_postgres"]
+__all__ = [
+    "INSTALL_HINT",
+    "LocalPostgresError",
+    "find_binaries",
+    "local_postgres",
+    "remove_stale_clusters",
+]
 
 INSTALL_HINT = (
     "install PostgreSQL's server: `apt-get install postgresql` (Debian, Ubuntu), "
