@@ -129,7 +129,7 @@ def test_a_throwaway_postgresql_cluster(loadlens: LoadlensRunner) -> None:
             pytest.fail("CI installs PostgreSQL (.ci/run); initdb is missing")
         pytest.skip("PostgreSQL's server binaries are not installed here")
     done = _demo(loadlens, "--database", "postgres", "--stages", "baseline,pool")
-    assert "started a throwaway PostgreSQL cluster" in _said(done)
+    assert "started a throwaway PostgreSQL cluster: postgresql://postgres:***@/" in _said(done)
     runs = _stored(loadlens)
     assert sorted(runs) == ["baseline", "pool"]
     assert "db-connection-per-request" in _ids(runs["baseline"])

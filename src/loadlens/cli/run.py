@@ -137,6 +137,7 @@ def _run(
 
     # Imported here: the engine and the views load only for a run whose input passed (and
     # the terminal's only when something is printed: --quiet runs in CI start faster).
+    from loadlens.cli.interrupts import sigterm_as_interrupt
     from loadlens.engine.coordinator import InterruptedBeforeStart
     from loadlens.execution import execute, store
     from loadlens.monitoring.monitor_specs import MonitorStartError, build_monitors
@@ -151,9 +152,17 @@ def _run(
     with contextlib.ExitStack() as stack:
         target_url = scenario.base_url or (scenario.requests[0].url if scenario.requests else "")
         try:
-            monitors = build_monitors(watch, target_url, stack)
+            # A --server boots here, before the engine counts SIGTERM as an interrupt: until
+            # then SIGTERM would kill loadlens mid-way, with no word and no exit code.
+            with sigterm_as_interrupt():
+                monitors = build_monitors(watch, target_url, stack)
         except MonitorStartError as e:
             fail_input(str(e))
+        except KeyboardInterrupt:
+            stack.close()  # the server stopped first, then said so
+            print("loadlens: interrupted before the load started; nothing was measured",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(ExitCode.INTERRUPTED)
         try:
             result = execute(scenario, console, workers=workers, quiet=quiet, monitors=monitors)
         except InterruptedBeforeStart:

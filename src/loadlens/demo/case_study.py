@@ -11,7 +11,6 @@ and an HTML report, and every run is in `loadlens history`.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sqlite3
 import time
 import urllib.request
@@ -19,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import FrameType
 
 from rich.console import Console
 from rich.text import Text
 
+from loadlens.cli.interrupts import sigterm_as_interrupt
 from loadlens.demo import users_data
 from loadlens.demo.stage_server import StageError, StageServers, find_nginx, run_stage
 from loadlens.demo.stages import STAGES, Stage
@@ -32,6 +31,7 @@ from loadlens.execution import execute, store
 from loadlens.metrics.run_result import RunResult, RunStatus
 from loadlens.monitoring.managed_server import ServerError
 from loadlens.monitoring.monitor_set import MonitorSet
+from loadlens.redaction import safe_url
 from loadlens.reporting.case_study_view import (
     StageRow,
     stage_findings,
@@ -49,7 +49,6 @@ __all__ = [
     "demo_database",
     "run_case_study",
     "serve_stage",
-    "sigterm_as_interrupt",
 ]
 
 SCENARIO = "case-study.yaml"
@@ -114,7 +113,8 @@ def demo_database(options: CaseStudyOptions, console: Console) -> Iterator[str]:
                 url = stack.enter_context(local_postgres())
             except LocalPostgresError as e:
                 raise DemoError(str(e)) from None
-            console.print(f"started a throwaway PostgreSQL cluster: {url}")
+            # (its password stays out of the terminal: the URL is for the demo's own use)
+            console.print(f"started a throwaway PostgreSQL cluster: {safe_url(url)}")
         elif options.database.startswith(("postgresql://", "postgres://", "postgresql+")):
             # (a SQLAlchemy-style URL, as the run store takes, is welcome too)
             rest = options.database.split("://", 1)[1]
@@ -230,21 +230,6 @@ def _brief(console: Console, stage: Stage, row: StageRow, result: RunResult) -> 
         console.print(Text(f"    {finding.evidence}", style="dim"))
     if not result.findings:
         console.print(Text("  no findings", style="green"))
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the demo as Ctrl-C does, with its servers (in sessions of their own,
-    so no signal to loadlens reaches them) stopped on the way out."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_stage(stage: Stage, port: int, options: CaseStudyOptions, console: Console) -> None:

@@ -10,7 +10,9 @@ lower priority than loadlens (see NICE).
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
+import pwd
 import shlex
 import shutil
 import socket
@@ -25,7 +27,15 @@ from loadlens.demo.query_stats import serve_stats
 from loadlens.demo.stages import Stage
 from loadlens.monitoring.managed_server import ManagedServer
 
-__all__ = ["NICE", "StageError", "StageServers", "find_nginx", "free_port", "run_stage"]
+__all__ = [
+    "NICE",
+    "StageError",
+    "StageServers",
+    "find_nginx",
+    "free_port",
+    "nginx_server",
+    "run_stage",
+]
 
 # gunicorn worker processes over all of a stage's instances, at most: each has THREADS
 # threads, and on PostgreSQL each thread may hold a connection (32 in all, well under the
@@ -38,20 +48,21 @@ MAX_WORKERS = 4
 # responses late, and its run is rightly judged generator-bound.
 NICE = "nice -n 10 " if shutil.which("nice") else ""
 
+# In the foreground (daemon off): the master stays loadlens's child, tied to it.
 _NGINX_CONFIG = """\
 daemon off;
 master_process on;
-worker_processes 1;
+{user}worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 events {{ worker_connections 8192; }}
 http {{
     access_log off;
-    client_body_temp_path {root}/temp/body;
-    proxy_temp_path {root}/temp/proxy;
-    fastcgi_temp_path {root}/temp/fastcgi;
-    uwsgi_temp_path {root}/temp/uwsgi;
-    scgi_temp_path {root}/temp/scgi;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
     keepalive_requests 100000;
     upstream demo_api {{
         least_conn;
@@ -115,6 +126,35 @@ def _gunicorn(
     return ManagedServer(command, f"http://127.0.0.1:{port}/", env=env, label="the demo API")
 
 
+def nginx_server(root: Path, temp: Path, front: int, ports: list[int]) -> ManagedServer:
+    """nginx on `front` before the instances on `ports`: its files in `root`, and the
+    bodies it buffers in `temp`, a directory of its workers' own."""
+    nginx = find_nginx()
+    if nginx is None:
+        raise StageError("nginx is not installed (apt-get install nginx, brew install nginx)")
+    user = ""
+    if os.geteuid() == 0:
+        # Started by root, nginx's workers drop to an unprivileged user; only they use the
+        # temp directory, so it is theirs, 0700, and out of `root` (which stays loadlens's
+        # alone). Both are 0700 (mkdtemp's), and nginx makes its subdirectories so too.
+        try:
+            worker = pwd.getpwnam("nobody")
+        except KeyError:
+            raise StageError(
+                "nginx started by root needs a `nobody` user for its workers"
+            ) from None
+        group = grp.getgrgid(worker.pw_gid).gr_name
+        user = f"user nobody {group};\n"
+        os.chown(temp, worker.pw_uid, worker.pw_gid)
+    config = root / "nginx.conf"
+    config.write_text(_NGINX_CONFIG.format(
+        root=root, temp=temp, port=front, user=user,
+        servers="\n".join(f"        server 127.0.0.1:{p};" for p in ports)))  # fmt: skip
+    return ManagedServer(f"{NICE}{shlex.quote(nginx)} -p {shlex.quote(str(root))} "
+                         f"-c {shlex.quote(str(config))}", f"http://127.0.0.1:{front}/",
+                         label="nginx")  # fmt: skip
+
+
 @contextlib.contextmanager
 def run_stage(stage: Stage, database: str, port: int | None = None) -> Iterator[StageServers]:
     """Start the stage's servers (nginx in front when it has several); stop them after."""
@@ -123,7 +163,7 @@ def run_stage(stage: Stage, database: str, port: int | None = None) -> Iterator[
         stats = None
         if not database.startswith("postgresql://"):
             stats = root / "db-stats"
-            stats.mkdir()
+            stats.mkdir(mode=0o700)
         front = port or free_port()
         ports = [front] if stage.instances == 1 else [free_port() for _ in range(stage.instances)]
         servers = []
@@ -133,24 +173,10 @@ def run_stage(stage: Stage, database: str, port: int | None = None) -> Iterator[
             server.start()
             servers.append(server)
         if stage.instances > 1:
-            nginx = find_nginx()
-            if nginx is None:
-                raise StageError(
-                    "nginx is not installed (apt-get install nginx, brew install nginx)"
-                )
-            config = root / "nginx.conf"
-            for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-                (root / "temp" / name).mkdir(parents=True)
-            # nginx's workers run as nobody when started by root: they must reach these.
-            for path in (root, *root.rglob("*")):
-                if path.is_dir():
-                    path.chmod(0o777 if "temp" in path.parts else 0o755)
-            config.write_text(_NGINX_CONFIG.format(
-                root=root, port=front,
-                servers="\n".join(f"        server 127.0.0.1:{p};" for p in ports)))  # fmt: skip
-            proxy = ManagedServer(f"{NICE}{shlex.quote(nginx)} -p {shlex.quote(str(root))} "
-                                  f"-c {shlex.quote(str(config))}", f"http://127.0.0.1:{front}/",
-                                  label="nginx")  # fmt: skip
+            temp = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="loadlens-demo-nginx-"))
+            )
+            proxy = nginx_server(root, temp, front, ports)
             stack.callback(proxy.stop)
             proxy.start()
             servers.append(proxy)

@@ -1,4 +1,7 @@
-"""`--server 'CMD'`: loadlens starts the target, waits for its port, and stops it after."""
+"""`--server 'CMD'`: loadlens starts the target, waits for its port, and stops it after.
+
+The target is a `TetheredProcess`: it cannot outlive loadlens, even a SIGKILLed one.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import threading
 import time
 from typing import IO
 from urllib.parse import urlsplit
+
+from loadlens.monitoring.tethered_process import TetheredProcess
 
 __all__ = ["ManagedServer", "ServerError"]
 
@@ -67,7 +72,7 @@ class _OutputTail:
 
 
 class ManagedServer:
-    """A target process started for the run, in its own process group."""
+    """A target process started for the run, in its own process group, tied to loadlens."""
 
     def __init__(
         self,
@@ -84,7 +89,7 @@ class ManagedServer:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._timeout = ready_timeout
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: TetheredProcess | None = None
         self._output: _OutputTail | None = None  # its last output, to show if it fails
 
     @property
@@ -113,20 +118,18 @@ class ManagedServer:
             raise ServerError(f"{self._name}: {self._host}:{self._port} already answers before the "
                               "server starts (a server left running?); stop it first")  # fmt: skip
         try:
-            self._process = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own group: stopped as a whole, not by our Ctrl-C
+            self._process = TetheredProcess(
+                argv, stop_signal=signal.SIGTERM, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 env={**os.environ, **self._env} if self._env else None,
             )  # fmt: skip
         except OSError as e:
             raise ServerError(f"{self._name}: cannot start it ({e.strerror})") from None
-        assert self._process.stdout is not None
-        self._output = _OutputTail(self._process.stdout)
+        assert self._process.process.stdout is not None
+        self._output = _OutputTail(self._process.process.stdout)
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ServerError(f"{self._name} exited with "
-                                  f"{self._process.returncode} before answering on "
+            if (code := self._process.poll()) is not None:
+                raise ServerError(f"{self._name} exited with {code} before answering on "
                                   f"{self._host}:{self._port}:\n{self._last_output()}")  # fmt: skip
             with (
                 contextlib.suppress(OSError),
@@ -141,18 +144,9 @@ class ManagedServer:
 
     def stop(self) -> None:
         """SIGTERM to its whole group, then SIGKILL after 5 s."""
-        process = self._process
-        if process is None:
+        if self._process is None:
             return
-        # The whole group, even when its first process has exited: children it started
-        # (a shell's server) would go on serving.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # what did not go on SIGTERM
-        process.wait()
+        self._process.stop()
         if self._output is not None:
             # Its reader ends with the pipe, now, unless a process that left the group holds
             # it open: then the daemon thread goes on until that one exits.
