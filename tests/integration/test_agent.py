@@ -260,6 +260,32 @@ def test_connections_past_the_cap_are_closed_as_they_open(loadlens: LoadlensRunn
         agent.stop()
 
 
+def test_the_agent_raises_its_limit_on_open_files_to_fit_its_connection_cap(
+    loadlens: LoadlensRunner,
+) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard >= 2000, f"the hard limit on open files ({hard}) is below 2000"
+
+    def low_soft_limit() -> None:  # the usual default is 1024; lower, to see it raised
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    port = _port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadlens", "agent", "--port", str(port), "--token", TOKEN,
+         "--max-connections", "1500"],
+        env=_env(loadlens.home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=low_soft_limit,
+    )  # fmt: skip
+    agent = Agent(process, port)
+    try:
+        assert process.stdout is not None and process.stdout.readline()
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        soft = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        assert int(soft.split()[3]) == 1500 + 64, soft
+    finally:
+        agent.stop()
+
+
 @pytest.fixture
 def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A CA's certificate, and a certificate and key it signed for 127.0.0.1 (trustme)."""
@@ -330,7 +356,13 @@ def test_a_run_monitors_through_the_agent_and_survives_losing_it(
     began = time.monotonic()
     run_proc, out, cmd = loadlens.start(target_server.url("/ok"), "-u", "2", "-d", "5s",
                                         "--monitor", spec, "--agent-token", TOKEN)  # fmt: skip
-    time.sleep(3.5)
+    # The load starts once the monitors have (a busy machine can take seconds to get there);
+    # then two samples or so before the agent goes.
+    for _ in range(400):
+        if target_server.requests_seen or run_proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    time.sleep(2.5)
     process.kill()  # the agent goes away mid-run
     run = loadlens.finish(run_proc, out, cmd, began, timeout=60)
     assert run.returncode == 0, run.describe()
