@@ -131,6 +131,17 @@ def test_without_the_agent_extra_the_agent_says_what_to_install(
     assert "which is not installed: pip install 'loadlens[agent]'" in proc.stderr
 
 
+def test_a_port_in_use_is_refused_at_start(loadlens: LoadlensRunner) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "loadlens", "agent", "--port", str(port), "--token", TOKEN],
+            env=_env(loadlens.home), capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert proc.returncode == 2, proc
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in proc.stderr
+
+
 def _sockets_of(pid: int) -> int:
     fds = Path(f"/proc/{pid}/fd")
     return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))

@@ -125,8 +125,9 @@ class AgentServer:
 
     def shutdown(self) -> None:
         """Stop serving (from another thread, or after serve_forever returned)."""
-        self._server.should_exit = True
-        self._socket.close()
+        self._server.should_exit = True  # seen by the loop within 0.1 s; it closes the socket
+        if not self._server.started:
+            self._socket.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:
