@@ -13,6 +13,8 @@ EXTRA_OF = {
     "flask": "demo",
     "gunicorn": "demo",
     "cachetools": "demo",
+    "starlette": "agent",
+    "uvicorn": "agent",
 }
 
 

@@ -109,6 +109,19 @@ def test_an_agent_that_does_not_answer_is_refused() -> None:
     assert str(caught.value).startswith(f"--monitor agent://127.0.0.1:{port}: ")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [("?tls=yes&verify=0", "expected agent://HOST:PORT, then ?tls=1 and &ca=FILE if it serves "
+                           "HTTPS (verify?)"),
+     ("?tls=1&ca=/no/such/ca.pem", "ca=/no/such/ca.pem: not a readable CA file")],
+)  # fmt: skip
+def test_agent_options_that_cannot_work_are_refused(options: str, message: str) -> None:
+    watch = parse_monitoring([f"agent://127.0.0.1:9400{options}"], agent_token="t")
+    with contextlib.ExitStack() as stack, pytest.raises(MonitorStartError) as caught:
+        build_monitors(watch, "", stack)
+    assert str(caught.value).startswith(f"--monitor agent://127.0.0.1:9400{options}: {message}")
+
+
 def _a_pid_not_running() -> int:
     pid = 4_000_000  # above the kernel's pid_max (4194304 at most) less a margin
     while os.path.exists(f"/proc/{pid}"):

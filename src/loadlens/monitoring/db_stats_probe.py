@@ -20,10 +20,9 @@ same worker queue: an app saturated by the load would answer its statistics late
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
+from loadlens.monitoring.endpoint_reader import ReadLimits, read_endpoint
 from loadlens.monitoring.probe import ProbeGone
 
 __all__ = ["DbStatsProbe"]
@@ -35,21 +34,23 @@ class DbStatsProbe:
     name = "database"
     kind = "app-database"
 
-    def __init__(self, spec: str, timeout: float = 0.8) -> None:
+    def __init__(self, spec: str, limits: ReadLimits | None = None) -> None:
         self.url = spec.removeprefix("dbstats+")
         self.target = f"{self.url} (the app's own statistics)"
-        self._timeout = timeout
+        self._limits = limits or ReadLimits()
         self._first: dict[str, Any] = {}
         self._last: dict[str, Any] = {}
 
     def _read(self) -> dict[str, Any]:
+        answer = read_endpoint(self.url, limits=self._limits)
+        if answer.status != 200:
+            raise ProbeGone(f"unreachable (HTTP {answer.status})")
         try:
-            with urllib.request.urlopen(self.url, timeout=self._timeout) as response:
-                document = json.loads(response.read())
-        except (OSError, urllib.error.URLError, ValueError) as e:
-            raise ProbeGone(f"{self.url} unreachable or not JSON ({e})") from None
+            document = json.loads(answer.body)
+        except ValueError as e:
+            raise ProbeGone(f"not JSON ({e})") from None
         if not isinstance(document, dict) or "sessions" not in document:
-            raise ProbeGone(f"{self.url}: not a statistics document (no `sessions`)")
+            raise ProbeGone("not a statistics document (no `sessions`)")
         return document
 
     def start(self) -> None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadlens.monitoring.probe import Probe, ProbeGone
+from loadlens.monitoring.probe import Probe, ProbeGone, SampleSkipped
 
 __all__ = ["MonitorSet"]
 
@@ -22,6 +22,9 @@ class _Track:
     probe: Probe
     timeline: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Why samples were skipped -> [the first second, how many]: one note per reason, not
+    # one a second for an endpoint that is always too slow or too large.
+    skipped: dict[str, list[int]] = field(default_factory=dict)
     summary: dict[str, Any] | None = None  # what a probe tells about the whole run
     alive: bool = True
     cpu_ns: int = 0  # the CPU this probe cost loadlens (start, samples, summary, stop)
@@ -54,6 +57,9 @@ class MonitorSet:
         cpu_start = time.thread_time_ns()
         try:
             return call()
+        except SampleSkipped as e:  # before ProbeGone, which it is a kind of
+            track.skipped.setdefault(str(e), [at, 0])[1] += 1
+            return None
         except ProbeGone as e:
             track.notes.append(f"{track.probe.target or track.probe.name}: {e} (at {at} s); "
                                "no samples after that")  # fmt: skip
@@ -97,6 +103,8 @@ class MonitorSet:
         the CPU it cost loadlens (`cpu_ms`)."""
         out: dict[str, Any] = {}
         for track in self._tracks:
+            skips = [_skip_note(track, reason, first, count)
+                     for reason, (first, count) in track.skipped.items()]  # fmt: skip
             name = track.probe.name
             while name in out:
                 name += "'"
@@ -104,9 +112,15 @@ class MonitorSet:
                 "kind": track.probe.kind,
                 "target": track.probe.target,
                 "timeline": list(track.timeline),
-                "notes": list(track.notes),
+                "notes": track.notes + skips,
                 "cpu_ms": round(track.cpu_ns / 1e6, 3),
             }
             if track.summary is not None:
                 out[name]["summary"] = track.summary
         return out
+
+
+def _skip_note(track: _Track, reason: str, first: int, count: int) -> str:
+    when = "at the end" if first < 0 else f"at {first} s"  # -1: the end-of-run summary
+    later = f" and {count - 1} more time{'s' if count > 2 else ''}" if count > 1 else ""
+    return f"{track.probe.target or track.probe.name}: {reason}; sample skipped {when}{later}"

@@ -125,8 +125,8 @@ def _agents(watch: Monitoring, probes: list[Probe]) -> list[Probe]:
 
     remote: list[Probe] = []
     for address in watch.agents:
-        client = AgentClient(address, watch.agent_token)
         try:
+            client = AgentClient(address, watch.agent_token)
             info = client.get("/v1/info")
         except ProbeGone as e:
             raise MonitorStartError(f"--monitor agent://{address}: {e}") from None

@@ -7,14 +7,14 @@ gauge its value; a series with several label sets is summed over them.
 
 from __future__ import annotations
 
+import ssl
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadlens.monitoring.endpoint_reader import ReadLimits, read_endpoint
 from loadlens.monitoring.probe import ProbeGone
 
 __all__ = ["DEFAULT_SERIES", "PrometheusProbe"]
@@ -29,7 +29,7 @@ class PrometheusProbe:
     name = "prometheus"
     kind = "prometheus"
 
-    def __init__(self, spec: str, timeout: float = 0.8) -> None:
+    def __init__(self, spec: str, limits: ReadLimits | None = None) -> None:
         parts = urlsplit(spec)
         query = parse_qs(parts.query)
         named = [s for value in query.get("series", []) for s in value.split(",") if s]
@@ -37,17 +37,18 @@ class PrometheusProbe:
         scheme = "https" if query.get("tls") == ["1"] else "http"
         self.url = f"{scheme}://{parts.netloc}{parts.path or '/metrics'}"
         self.target = self.url
-        self._timeout = timeout
+        self._limits = limits or ReadLimits()
+        # Made once: loading the system's CAs costs milliseconds of CPU, every second.
+        self._tls = ssl.create_default_context() if scheme == "https" else None
         self._counters: dict[str, float] = {}
         self._at = 0.0
 
     def _scrape(self) -> dict[str, tuple[str, float]]:
         """{family: (type, value summed over its label sets)} for the chosen series."""
-        try:
-            with urllib.request.urlopen(self.url, timeout=self._timeout) as response:
-                text = response.read().decode("utf-8", "replace")
-        except (OSError, urllib.error.URLError) as e:
-            raise ProbeGone(f"{self.url} unreachable ({e})") from None
+        answer = read_endpoint(self.url, limits=self._limits, tls=self._tls)
+        if answer.status != 200:
+            raise ProbeGone(f"unreachable (HTTP {answer.status})")
+        text = answer.body.decode("utf-8", "replace")
         wanted = set(self.series)
         out: dict[str, tuple[str, float]] = {}
         try:
@@ -61,7 +62,7 @@ class PrometheusProbe:
                 key = next(iter(names & wanted))
                 out[key] = (family.type, float(sum(values)))
         except ValueError as e:
-            raise ProbeGone(f"{self.url}: not Prometheus text ({e})") from None
+            raise ProbeGone(f"not Prometheus text ({e})") from None
         return out
 
     def start(self) -> None:
