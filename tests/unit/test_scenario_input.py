@@ -80,6 +80,7 @@ _DOCUMENTS = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -96,6 +97,7 @@ def test_no_document_crashes_the_loader(tmp_path: Path, document: dict[str, obje
         assert isinstance(scenario, Scenario)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

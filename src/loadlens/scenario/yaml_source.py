@@ -13,7 +13,7 @@ __all__ = ["Located", "SourceError", "read_yaml"]
 
 Path_ = tuple[str | int, ...]
 MAX_BYTES = 16 * 2**20  # a scenario file; data files are read elsewhere, row by row
-MAX_VALUES = 200_000  # values a document may expand to, aliases included
+MAX_VALUES = 100_000  # values a document may expand to, aliases included
 MAX_DEPTH = 64
 
 
@@ -36,6 +36,7 @@ class Located:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     values_left: int = MAX_VALUES  # what the document may still expand to
+    loader: Any = field(default=None, repr=False, compare=False)  # yaml's, while reading
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -46,14 +47,14 @@ class Located:
         return None
 
 
-def _scalar(node: yaml.ScalarNode, file: str) -> Any:
+def _scalar(node: yaml.ScalarNode, located: Located) -> Any:
     import yaml  # (imported by read_yaml already: a lookup)
 
-    constructor = yaml.SafeLoader("")  # resolves the tag the node was given (int, bool, ...)
     try:
-        return constructor.construct_object(node, deep=True)
+        # (The document's one loader resolves the tag each node was given: int, bool, ...)
+        return located.loader.construct_object(node, deep=True)
     except yaml.YAMLError as e:
-        raise SourceError(file, node.start_mark.line + 1, "", str(e)) from None
+        raise SourceError(located.file, node.start_mark.line + 1, "", str(e)) from None
 
 
 def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
@@ -72,7 +73,7 @@ def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node, located.file) if isinstance(key_node, yaml.ScalarNode) else None
+            key = _scalar(key_node, located) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int | float | bool):
                 raise SourceError(
                     located.file, key_node.start_mark.line + 1, "", "keys must be plain text"
@@ -87,7 +88,7 @@ def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), located) for i, item in enumerate(node.value)]
-    return _scalar(node, located.file)  # type: ignore[arg-type]
+    return _scalar(node, located)  # type: ignore[arg-type]
 
 
 def read_yaml(file: Path) -> Located:
@@ -113,8 +114,9 @@ def read_yaml(file: Path) -> Located:
         raise SourceError(name, line, "", f"YAML syntax: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise SourceError(name, None, "", f"YAML: {e}") from None
-    located = Located(name, None)
+    located = Located(name, None, loader=yaml.SafeLoader(""))
     if root is None:
         raise SourceError(name, None, "", "the file is empty")
     located.data = _convert(root, (), located)
+    located.loader = None
     return located
