@@ -16,8 +16,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loadlens"
 
 # What each part may import besides itself. The package face (`loadlens`, for its
-# __version__), `extras` (which optional libraries are installed) and `redaction` (secrets
-# out of URLs) are open to all.
+# __version__), `extras` (which optional libraries are installed), `redaction` (secrets
+# out of what is shown and kept) and `private_files` (owner-only files, never written
+# through a link) are open to all.
 ALLOWED: dict[str, set[str]] = {
     "metrics": set(),
     "scenario": {"metrics"},
@@ -28,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "scripting": {"engine", "metrics", "scenario"},
     "reporting": {"metrics", "scenario", "analysis", "storage"},
 }
-OPEN_TO_ALL = {"__init__", "extras", "redaction"}
+OPEN_TO_ALL = {"__init__", "extras", "private_files", "redaction"}
 # The composition roots wire everything together; nothing below may import them.
 ROOTS = {"cli", "demo", "execution", "__main__"}
 
