@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loadlens"
 
 # What each part may import besides itself. The package face (`loadlens`, for its
 # __version__), `extras` (which optional libraries are installed), `redaction` (secrets
-# out of URLs) and `printable` (control characters shown, not obeyed) are open to all.
+# out of what is shown and kept), `private_files` (owner-only files, never written
+# through a link) and `printable` (control characters shown, not obeyed) are open to all.
 ALLOWED: dict[str, set[str]] = {
     "metrics": set(),
     "scenario": {"metrics"},
@@ -28,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "scripting": {"engine", "metrics", "scenario"},
     "reporting": {"metrics", "scenario", "analysis", "storage"},
 }
-OPEN_TO_ALL = {"__init__", "extras", "printable", "redaction"}
+OPEN_TO_ALL = {"__init__", "extras", "printable", "private_files", "redaction"}
 # The composition roots wire everything together; nothing below may import them.
 ROOTS = {"cli", "demo", "execution", "__main__"}
 

@@ -231,3 +231,34 @@ def test_sqlite_urls_that_the_stdlib_backend_takes() -> None:
         assert sqlite_path(other) is None, other
     assert store_url("/data/runs.db") == "sqlite:////data/runs.db"
     assert store_url("postgresql+psycopg://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_sqlite_store_is_its_owners_alone(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "runs.db"
+    RunStore(store_url(str(path))).save(_result("a1"))
+    assert _mode(path) == 0o600 and _mode(path.parent) == 0o700
+
+
+def test_the_default_store_left_open_by_an_older_loadlens_is_narrowed_and_another_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("LOADLENS_DB", raising=False)
+    home = tmp_path / ".loadlens"
+    home.mkdir()
+    sqlite3.connect(home / "runs.db").close()
+    home.chmod(0o755)
+    (home / "runs.db").chmod(0o644)
+    RunStore(store_url()).save(_result("b1"))
+    assert _mode(home) == 0o700 and _mode(home / "runs.db") == 0o600
+    # A store the user keeps elsewhere is theirs: its mode is left as they set it.
+    shared = tmp_path / "team" / "runs.db"
+    shared.parent.mkdir()
+    sqlite3.connect(shared).close()
+    shared.chmod(0o640)
+    RunStore(store_url(str(shared))).save(_result("b2"))
+    assert _mode(shared) == 0o640

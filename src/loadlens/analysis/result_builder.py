@@ -7,6 +7,7 @@ import platform
 import sys
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from loadlens import __version__
 from loadlens.analysis.findings import diagnose
@@ -23,6 +24,7 @@ from loadlens.metrics.run_result import (
     RunStatus,
     VerdictKind,
 )
+from loadlens.redaction import Redactor
 from loadlens.scenario.model import Scenario
 
 __all__ = ["build_result"]
@@ -117,7 +119,48 @@ def build_result(scenario: Scenario, outcome: RunOutcome) -> RunResult:
         histograms=aggregator.histograms(),
     )
     result.findings = diagnose(result)
-    return result
+    if scenario.show_secrets:
+        result.secrets_shown = True
+        result.generator.notes.append(SECRETS_SHOWN)
+        return result
+    return _redacted(result, Redactor.with_params(scenario.secret_params))
+
+
+SECRETS_SHOWN = ("--show-secrets: URL credentials, secret query values and auth headers are "
+                 "kept as given in this result")  # fmt: skip
+
+
+def _redacted(result: RunResult, redactor: Redactor) -> RunResult:
+    """The result with every secret masked: the one place they are taken out, so every
+    view, file and the store get the same masked document."""
+    # Endpoints whose names differ only in a secret would merge under one masked name
+    # (and one histogram key): each keeps a name of its own.
+    names: dict[str, str] = {}
+    for endpoint in result.endpoints:
+        shown = base = redactor.text(endpoint.name)
+        while shown in names.values():
+            shown = f"{base} #{len(names) + 1}"
+        names[endpoint.name] = shown
+    # Every text is masked, but the per-second series hold only numbers (and the
+    # histograms encoded bytes): they are the bulk of a long run, and pass as they are.
+    document = redactor.document(result.model_dump(mode="json", exclude=_NUMBERS_ONLY))
+    document["timeline"] = result.timeline
+    document["generator"]["timeline"] = result.generator.timeline
+    for shown, endpoint in zip(document["endpoints"], result.endpoints, strict=True):
+        shown["name"] = names[endpoint.name]
+        shown["timeline"] = endpoint.timeline
+    document["histograms"] = {
+        names.get(key, redactor.text(key)): encoded for key, encoded in result.histograms.items()
+    }
+    return RunResult.model_validate(document)
+
+
+_NUMBERS_ONLY: dict[str, Any] = {
+    "timeline": True,
+    "histograms": True,
+    "generator": {"timeline"},
+    "endpoints": {"__all__": {"timeline"}},
+}
 
 
 POOR_FIT = 0.8  # R² below which the USL's peak is not worth much

@@ -19,17 +19,24 @@ class ExitCode:
     OK = 0
     INTERNAL = 1
     BAD_INPUT = 2
+    # The run finished, but --out, the store or a report could not be written; stderr
+    # says why and where the result is instead (the store, --out, or a fallback file).
+    NOT_KEPT = 3
     NOT_VALID = 98  # generator-bound, contended, or nothing to judge (an unreachable target)
     THRESHOLD_CROSSED = 99
     INTERRUPTED = 130
 
 
-def exit_code_for(result: RunResult) -> int:
-    """Interrupted beats broken beats untrustworthy beats a crossed threshold."""
+def exit_code_for(result: RunResult, *, all_written: bool = True) -> int:
+    """Interrupted beats not written where asked beats broken beats untrustworthy beats
+    a crossed threshold."""
     from loadlens.metrics.run_result import RunStatus, VerdictKind
 
     if result.status is RunStatus.INTERRUPTED:
         return ExitCode.INTERRUPTED
+    if not all_written:
+        # A script reading the result where it asked for it would find nothing there.
+        return ExitCode.NOT_KEPT
     if result.status is RunStatus.ABORTED and result.verdict is VerdictKind.INCONCLUSIVE:
         return ExitCode.INTERNAL  # a worker was lost: part of the load never ran
     if result.verdict is not VerdictKind.VALID:

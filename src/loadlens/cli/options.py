@@ -53,11 +53,19 @@ def parse_tags(raw: tuple[str, ...]) -> dict[str, str]:
     return tags
 
 
-def check_writable(out: Path) -> None:
-    """Refuse an unwritable --out before the load, not after it (the run would be lost)."""
+def check_writable(out: Path, option: str = "--out") -> None:
+    """Refuse an unwritable output file (or a link there) before the load, not after it."""
+    from loadlens.private_files import DestinationError, check_destination
+
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise click.UsageError(f"--out {out}: cannot create {out.parent} ({e.strerror})") from None
+        raise click.UsageError(
+            f"{option} {out}: cannot create {out.parent} ({e.strerror})"
+        ) from None
+    try:
+        check_destination(out)
+    except DestinationError as e:
+        raise click.UsageError(f"{option}: {e}") from None
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise click.UsageError(f"--out {out}: not writable")
+        raise click.UsageError(f"{option} {out}: not writable")

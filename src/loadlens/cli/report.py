@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from loadlens.cli.exits import fail_input
+from loadlens.cli.exits import ExitCode, fail_input
 from loadlens.cli.options import db_option, json_option, report_options
 
 __all__ = ["report"]
@@ -38,11 +39,15 @@ def report(
         result = load_run(run_ref, db)
     except RunSourceError as e:
         fail_input(str(e))
-    written = write_reports(result, html, junit, csv_dir)
+    reports = write_reports(result, html, junit, csv_dir)
+    for failure in reports.failed:
+        click.echo(f"loadlens: {failure}", err=True)
     if as_json:
         click.echo(result.to_json())
     elif not quiet:
         console = Console()
         render_summary(result, console)
-        for path in written:
+        for path in reports.written:
             console.print(f"written: {path}")
+    if reports.failed:
+        sys.exit(ExitCode.NOT_KEPT)

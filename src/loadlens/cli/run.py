@@ -72,12 +72,19 @@ __all__ = ["RunOutputs", "run"]
                    "dbstats+http://H:P/PATH.")  # fmt: skip
 @click.option("--agent-token", envvar="LOADLENS_AGENT_TOKEN",
               help="The token of `loadlens agent`s. [LOADLENS_AGENT_TOKEN]")  # fmt: skip
+@click.option("--secret-param", "secret_params", multiple=True, metavar="NAME",
+              help="Mask this query parameter's value in results too, besides token, "
+                   "password, key, ... (repeatable).")  # fmt: skip
+@click.option("--show-secrets", is_flag=True,
+              help="Keep URL credentials, secret query values and auth headers as given in "
+                   "the result, reports and store (they are masked by default).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     target: str,
     headers: tuple[str, ...],
     thresholds: tuple[str, ...],
     tags: tuple[str, ...],
+    secret_params: tuple[str, ...],
     workers: int | None,
     out: Path | None,
     html: Path | None,
@@ -95,16 +102,23 @@ def run(
 ) -> None:
     """Load-test TARGET (a URL, or a scenario .yaml or .py file) and report what was measured."""
     from loadlens.monitoring.monitor_specs import MonitorSpecError, parse_monitoring
+    from loadlens.redaction import check_param_name
     from loadlens.scenario.from_flags import RunFlags
 
-    run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds), **flags)
+    for name in secret_params:
+        try:
+            check_param_name(name)
+        except ValueError as e:
+            raise click.UsageError(f"--secret-param: {e}") from None
+    run_flags = RunFlags(target=target, headers=list(headers), thresholds=list(thresholds),
+                         secret_params=list(secret_params), **flags)  # fmt: skip
     outputs = RunOutputs(out=out, html=html, junit=junit, csv_dir=csv_dir, db=db,
                          store=not no_store, tags=parse_tags(tags))  # fmt: skip
     try:
         watch = parse_monitoring(monitor_specs, server=server, pids=monitor_pids,
                                  names=monitor_names, agent_token=agent_token)  # fmt: skip
     except MonitorSpecError as e:
-        raise click.UsageError(str(e)) from None
+        raise click.UsageError(_masked(str(e), run_flags)) from None
     _run(run_flags, workers=workers, outputs=outputs, quiet=quiet, watch=watch)
 
 
@@ -129,20 +143,20 @@ def _run(
     if outputs.tags:
         scenario = scenario.model_copy(update={"tags": {**scenario.tags, **outputs.tags}})
     out = outputs.out
-    for path in (out, outputs.html, outputs.junit):
+    for option, path in (("--out", out), ("--html", outputs.html), ("--junit", outputs.junit)):
         if path is not None:
-            check_writable(path)
+            check_writable(path, option)
     if outputs.csv_dir is not None:
-        check_writable(outputs.csv_dir / "summary.csv")
+        for name in ("summary.csv", "endpoints.csv", "timeline.csv"):
+            check_writable(outputs.csv_dir / name, "--csv")
 
     # Imported here: the engine and the views load only for a run whose input passed (and
     # the terminal's only when something is printed: --quiet runs in CI start faster).
     from loadlens.cli.interrupts import sigterm_as_interrupt
     from loadlens.engine.coordinator import InterruptedBeforeStart
-    from loadlens.execution import execute, store
+    from loadlens.execution import execute, keep
     from loadlens.monitoring.monitor_specs import MonitorStartError, build_monitors
     from loadlens.reporting.report_files import write_reports
-    from loadlens.reporting.result_file import write_result
 
     console = None
     if not quiet:
@@ -157,7 +171,7 @@ def _run(
             with sigterm_as_interrupt():
                 monitors = build_monitors(watch, target_url, stack)
         except MonitorStartError as e:
-            fail_input(str(e))
+            fail_input(_masked(str(e), flags))
         except KeyboardInterrupt:
             stack.close()  # the server stopped first, then said so
             print("loadlens: interrupted before the load started; nothing was measured",
@@ -169,23 +183,22 @@ def _run(
             print("loadlens: interrupted before the load started; nothing was measured",
                   file=sys.stderr)  # fmt: skip
             sys.exit(ExitCode.INTERRUPTED)
-    if out is not None:
-        write_result(result, out)
-    stored = store(result, outputs.db) if outputs.store else None
-    try:
-        written = write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
-    except OSError as e:  # the run is kept (stored, --out); a report that fails says so
-        print(f"loadlens: warning: a report was not written: {e}", file=sys.stderr)
-        written = []
+    # Each place is tried whatever became of the others; where none that was asked for
+    # holds the result, `keep` writes it to a fallback file and names it.
+    kept = keep(result, out=out, db=outputs.db, to_store=outputs.store)
+    reports = write_reports(result, outputs.html, outputs.junit, outputs.csv_dir)
+    for failure in reports.failed:
+        print(f"loadlens: {failure}", file=sys.stderr)
     if console is not None:
         from loadlens.reporting.summary import render_summary
 
         render_summary(result, console)
-        for path in [*([out] if out else []), *written]:
+        for path in [*([kept.out] if kept.out else []), *reports.written]:
             console.print(f"written: {path}")
-        if stored:
-            console.print(f"stored as {result.id} in {stored} (see `loadlens history`)")
-    sys.exit(exit_code_for(result))
+        if kept.stored_in:
+            console.print(f"stored as {result.id} in {kept.stored_in} (see `loadlens history`)")
+    all_written = not kept.failed and not reports.failed
+    sys.exit(exit_code_for(result, all_written=all_written))
 
 
 def _scenario(flags: RunFlags) -> Scenario:
@@ -203,8 +216,18 @@ def _scenario(flags: RunFlags) -> Scenario:
         try:
             scenario = load_scenario(flags, python_loader=read_python_scenario)
         except SourceError as e:
-            fail_input(str(e))
+            fail_input(_masked(str(e), flags))
         prepare_flows(scenario)  # fail here, not in a worker
     except (InputError, ThresholdError, PrepareError) as e:
-        raise click.UsageError(str(e)) from None
+        raise click.UsageError(_masked(str(e), flags)) from None
     return scenario
+
+
+def _masked(message: str, flags: RunFlags) -> str:
+    """A message as it may be shown: one that quotes a URL or a header is masked as the
+    result would be (unless --show-secrets)."""
+    from loadlens.redaction import Redactor
+
+    if flags.show_secrets:
+        return message
+    return Redactor.with_params(flags.secret_params).text(message)

@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from loadlens import __version__
 from loadlens.engine.response_rules import StepRules
@@ -30,6 +30,7 @@ __all__ = [
     "make_ssl_context",
     "prepare",
     "prepare_flows",
+    "sets_authorization",
 ]
 
 
@@ -248,6 +249,9 @@ class Location:
     tls: bool
     host_header: str  # the port only when it is not the scheme's own; IPv6 in brackets
     target: str  # path and query, as the request line carries them
+    # `Basic ...` for the URL's userinfo (`https://user:pass@host`), as curl and browsers
+    # send it; None without userinfo.
+    authorization: str | None = None
 
 
 def locate(url: str) -> Location:
@@ -259,7 +263,19 @@ def locate(url: str) -> Location:
     default_port = port == (443 if tls else 80)
     host = f"[{hostname}]" if ":" in hostname else hostname  # an IPv6 literal
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Location(hostname, port, tls, host if default_port else f"{host}:{port}", target)
+    authorization = None
+    if parts.username is not None:
+        # Percent-decoded (`p%40ss` is `p@ss`) and UTF-8, as curl sends them (RFC 7617).
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return Location(
+        hostname, port, tls, host if default_port else f"{host}:{port}", target, authorization
+    )
+
+
+def sets_authorization(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether the headers have their own Authorization (which beats a URL's userinfo)."""
+    return any(name.lower() == "authorization" for name, _ in headers)
 
 
 def prepare(
@@ -296,6 +312,10 @@ def prepare(
                 resolved[key] = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
             addresses = resolved[key]
         origin = origins.setdefault((hostname, port, tls), len(origins))
+        if where.authorization and spec.basic_auth is None and not sets_authorization(spec.headers):
+            # Base64 has no `{{`: the header is literal text to the templates as well.
+            headers = (*spec.headers, ("Authorization", where.authorization))
+            spec = spec.model_copy(update={"headers": headers})
         payload = b"" if _templated(spec) else _encode(spec, host_header, target)
         render = _renderer(spec, host_header, target, known) if _templated(spec) else None
         rules = (

@@ -267,6 +267,9 @@ class RunResult(_Model):
     capacity: CapacityReport | None = None
     findings: list[Finding] = Field(default_factory=list)
     histograms: dict[str, str] = Field(default_factory=dict)
+    # False: URL credentials, secret query values and auth headers were masked (***) as the
+    # result was built; True: `--show-secrets` kept them as given.
+    secrets_shown: bool = False
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

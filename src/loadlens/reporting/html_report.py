@@ -19,6 +19,7 @@ from loadlens.analysis.comparison import MIN_SECONDS, Change, Comparison, Metric
 from loadlens.analysis.monitor_data import top_statements
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
+from loadlens.private_files import write_private
 from loadlens.reporting.case_study_view import StageRow, timing_text
 from loadlens.reporting.verdict_text import VERDICT_MEANING, timing_error_text
 from loadlens.scenario.load import describe_load, is_open_executor
@@ -188,6 +189,5 @@ def compare_html(comparison: Comparison, stages: list[StageRow] | None = None) -
 
 
 def write_html(html: str, path: Path) -> None:
-    """Write a report, creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    """Write a report (0600, never through a link), creating parent folders."""
+    write_private(path, html)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from loadlens.metrics.run_result import RunResult, VerdictKind
 from loadlens.metrics.thresholds import measured_text
+from loadlens.private_files import write_private
 
 __all__ = ["junit_xml", "write_junit"]
 
@@ -16,7 +17,8 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _text(value: str) -> str:
-    """Without the characters XML 1.0 cannot hold (an exception's text may have them)."""
+    """Without the characters XML 1.0 cannot hold (an exception's text, a tag or a name
+    may have them: a control character, a lone surrogate, U+FFFE)."""
     return _NOT_XML.sub("?", value)
 
 
@@ -31,8 +33,8 @@ def junit_xml(result: RunResult) -> str:
     """One test suite: a case per threshold, per check, and one for the run's verdict."""
     suites = ET.Element("testsuites", name="loadlens")
     suite = ET.SubElement(
-        suites, "testsuite", name=f"loadlens {result.name}", timestamp=result.started_at,
-        time=f"{result.duration_s:.3f}", hostname="loadlens",
+        suites, "testsuite", name=_text(f"loadlens {result.name}"),
+        timestamp=_text(result.started_at), time=f"{result.duration_s:.3f}", hostname="loadlens",
     )  # fmt: skip
     properties = ET.SubElement(suite, "properties")
     for key, value in (("run_id", result.id), ("status", str(result.status)),
@@ -42,7 +44,7 @@ def junit_xml(result: RunResult) -> str:
                        ("p95_ms", f"{result.totals.latency.p95:.2f}"),
                        ("error_rate", f"{result.totals.error_rate:.4f}"),
                        *((f"tag.{k}", v) for k, v in result.tags.items())):  # fmt: skip
-        ET.SubElement(properties, "property", name=key, value=value)
+        ET.SubElement(properties, "property", name=_text(key), value=_text(value))
     verdict_failure = None
     if result.verdict is not VerdictKind.VALID:
         verdict_failure = f"verdict {result.verdict}: " + "; ".join(result.verdict_reasons)
@@ -71,6 +73,5 @@ def junit_xml(result: RunResult) -> str:
 
 
 def write_junit(result: RunResult, path: Path) -> None:
-    """Write the JUnit XML file, creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(junit_xml(result) + "\n", encoding="utf-8")
+    """Write the JUnit XML file (0600, never through a link), creating parent folders."""
+    write_private(path, junit_xml(result) + "\n")

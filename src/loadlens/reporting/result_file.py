@@ -1,25 +1,16 @@
-"""Writes a RunResult to a JSON file without ever leaving half a file behind."""
+"""Writes a RunResult to a JSON file: whole or not at all, owner-only, never through a link."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from loadlens.metrics.run_result import RunResult
+from loadlens.private_files import write_private
 
 __all__ = ["write_result"]
 
 
 def write_result(result: RunResult, path: Path) -> None:
-    """Write the result atomically (temp file + rename), creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".loadlens-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(result.to_json())
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the result (0600, temp file + rename), creating parent folders; raises
+    OSError (DestinationError for a link at `path`) when it cannot."""
+    write_private(path, result.to_json() + "\n")

@@ -322,6 +322,7 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         insecure=spec.defaults.insecure,
         cookies=spec.defaults.cookies,
         load_line=located.line_of(("load",)),
+        secret_params=tuple(spec.secret_params),
     )
 
     def check_executor(load: LoadSpec) -> None:

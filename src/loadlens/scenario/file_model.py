@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
+from loadlens.redaction import check_param_name
 from loadlens.scenario.units import parse_duration
 
 __all__ = [
@@ -231,6 +239,10 @@ class ScenarioFile(_Strict):
     defaults: FileDefaults = Field(default_factory=FileDefaults)
     load: FileLoad = Field(default_factory=FileLoad)
     thresholds: list[str] = Field(default_factory=list)
+    # Query keys whose values results mask, besides the usual ones (token, password, ...).
+    secret_params: list[Annotated[str, AfterValidator(check_param_name)]] = Field(
+        default_factory=list
+    )
     on_start: list[FileStep] | None = Field(default=None, min_length=1)
     requests: list[FileStep] | None = Field(default=None, min_length=1)
     flows: list[FileFlow] | None = Field(default=None, min_length=1)

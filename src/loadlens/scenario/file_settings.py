@@ -96,6 +96,7 @@ class FileSettings:
     insecure: bool = False
     cookies: bool = True
     load_line: int | None = None  # where the file sets `load`, for its errors
+    secret_params: tuple[str, ...] = ()  # query keys whose values results mask
 
 
 def scenario_of_file(
@@ -133,5 +134,7 @@ def scenario_of_file(
         abort_on_fail=bool(overrides and overrides.abort_on_fail),
         graceful_stop=timeout,
         cookies=settings.cookies,
+        secret_params=settings.secret_params + tuple(overrides.secret_params if overrides else ()),
+        show_secrets=bool(overrides and overrides.show_secrets),
         **parts,
     )

@@ -70,6 +70,8 @@ class RunFlags:
     abort_on_fail: bool = False
     name: str | None = None
     base_url: str | None = None  # scenario files: replaces the file's base_url
+    secret_params: list[str] = field(default_factory=list)  # more query keys to mask
+    show_secrets: bool = False
 
 
 def _conflict(flags: RunFlags, a: str, b: str) -> None:
@@ -284,6 +286,8 @@ def scenario_from_flags(flags: RunFlags) -> Scenario:
             thresholds=tuple(flags.thresholds),
             abort_on_fail=flags.abort_on_fail,
             graceful_stop=timeout,
+            secret_params=tuple(flags.secret_params),
+            show_secrets=flags.show_secrets,
         )
     except ValidationError as e:
         raise InputError(_first_error(e)) from None

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loadlens.redaction import check_param_name
 from loadlens.scenario.load import LoadSpec
 
 __all__ = [
@@ -192,6 +193,14 @@ class Scenario(BaseModel):
     data: tuple[DataSource, ...] = ()
     base_url: str | None = None  # what a Python scenario's relative paths are joined to
     headers: tuple[tuple[str, str], ...] = ()  # a Python scenario's default headers
+    # Query keys whose values the result masks, besides redaction.SECRET_PARAMS.
+    secret_params: tuple[str, ...] = ()
+    show_secrets: bool = False  # --show-secrets: the result keeps credentials as given
+
+    @field_validator("secret_params")
+    @classmethod
+    def _param_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_param_name(name) for name in v)
 
     @model_validator(mode="after")
     def _flows_or_script(self) -> Scenario:

@@ -19,11 +19,12 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
+from loadlens.redaction import check_param_name
 from loadlens.scenario.file_model import FileLoad, Seconds
 from loadlens.scenario.file_settings import FileSettings, scenario_of_file
 from loadlens.scenario.from_flags import RunFlags
@@ -33,7 +34,7 @@ from loadlens.scripting.api import FlowFunction, ScriptFlow, flows_in
 
 __all__ = ["ScriptSettings", "import_script", "load_script"]
 
-_SETTINGS = ("name", "base_url", "load", "thresholds", "defaults")
+_SETTINGS = ("name", "base_url", "load", "thresholds", "defaults", "secret_params")
 
 
 class ScriptDefaults(BaseModel):
@@ -58,6 +59,9 @@ class ScriptSettings(BaseModel):
     load: FileLoad = Field(default_factory=FileLoad)
     thresholds: list[str] = Field(default_factory=list)
     defaults: ScriptDefaults = Field(default_factory=ScriptDefaults)
+    secret_params: list[Annotated[str, AfterValidator(check_param_name)]] = Field(
+        default_factory=list
+    )
 
 
 def _module_name(path: Path) -> str:
@@ -135,7 +139,8 @@ def load_script(path: Path, overrides: RunFlags | None = None) -> Scenario:
         FileSettings(path=path, name=settings.name, load=settings.load,
                      thresholds=tuple(settings.thresholds), timeout=defaults.timeout,
                      connect_timeout=defaults.connect_timeout, insecure=defaults.insecure,
-                     cookies=defaults.cookies, load_line=lines.get("load")),
+                     cookies=defaults.cookies, load_line=lines.get("load"),
+                     secret_params=tuple(settings.secret_params)),
         overrides,
         script=str(path.resolve()),
         base_url=(overrides.base_url if overrides else None) or settings.base_url,

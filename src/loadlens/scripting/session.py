@@ -17,7 +17,12 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 
-from loadlens.engine.prepared_request import PreparedRequest, encode_request, locate
+from loadlens.engine.prepared_request import (
+    PreparedRequest,
+    encode_request,
+    locate,
+    sets_authorization,
+)
 from loadlens.engine.request_errors import RequestFailed
 from loadlens.engine.response_rules import StepRules
 from loadlens.engine.virtual_user import VirtualUser
@@ -203,6 +208,8 @@ class Session:
         except RequestFailed as e:
             return Response(0, [], b"", 0.0, str(e.kind))
         where = locate(url)
+        if where.authorization and not sets_authorization(merged.items()):
+            merged["Authorization"] = where.authorization  # the URL's userinfo, as curl sends it
         payload = encode_request(method, where.host_header, where.target, merged.items(), body)
         if user.busy:
             raise RuntimeError(

@@ -213,4 +213,6 @@ def _like_escape(text: str) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    # A driver's message may quote the URL it was given, password and all.
+    text = str(error).strip()
+    return safe_url(text.splitlines()[0]) if text else type(error).__name__

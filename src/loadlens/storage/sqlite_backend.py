@@ -10,6 +10,7 @@ tags as `json.dumps` text, figures as INTEGER and REAL, the document as TEXT.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import unquote
+
+from loadlens.private_files import (
+    FILE_MODE,
+    LOADLENS_HOME,
+    loadlens_home,
+    narrow,
+    private_folder,
+)
 
 __all__ = ["SqliteBackend", "sqlite_path"]
 
@@ -77,7 +86,7 @@ class SqliteBackend:
         path = sqlite_path(url)
         if path is None:
             raise ValueError(f"not a sqlite:///PATH URL: {url}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _make_private(Path(path))
         store = cls(path)
         with store._connect() as db:
             # Checked first so that reading a store that exists never takes the write lock
@@ -136,6 +145,22 @@ class SqliteBackend:
                 yield db
         finally:
             db.close()
+
+
+def _make_private(path: Path) -> None:
+    """Create the store's file 0600 (its folder 0700) before SQLite does: SQLite makes a
+    new file with the umask's mode (often 0644), and its journals take the file's mode.
+    In ~/.loadlens, a folder and file an older loadlens left open are narrowed too."""
+    ours = path.parent == LOADLENS_HOME.expanduser()
+    if ours:
+        loadlens_home()
+    else:
+        private_folder(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        if ours:
+            narrow(path, FILE_MODE)
 
 
 def _read(row: dict[str, Any]) -> dict[str, Any]:
