@@ -181,8 +181,9 @@ class HttpConnection(asyncio.Protocol):
             self.keep_alive = False
             self._complete(self._status)
         else:
-            if isinstance(error, httptools.HttpParserUpgrade):
-                # (Its str() is only the offset where the other protocol begins.)
+            if self._parser.get_status_code() == 101:
+                # (llhttp stops there, and says only "Pause on CONNECT/Upgrade" or the
+                # offset where the other protocol begins.)
                 error = Exception("101 Switching Protocols: an upgrade nobody asked for")
             self._deliver(0, failure or RequestFailed(ErrorKind.PROTOCOL, str(error)))
 
