@@ -8,7 +8,6 @@ bottleneck. Parsing stays in llhttp; this module only moves bytes and counts the
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from collections.abc import Callable
 
@@ -20,7 +19,13 @@ from loadlens.engine.request_errors import (
     classify_lost_connection,
 )
 from loadlens.engine.response_capture import ResponseCapture
-from loadlens.engine.response_framing import END_OF_HEAD, MAX_HEAD, ends_at_close, head_start
+from loadlens.engine.response_framing import (
+    END_OF_HEAD,
+    MAX_HEAD,
+    ends_at_close,
+    head_start,
+    keeps_alive,
+)
 from loadlens.metrics.request_result import ErrorKind
 
 __all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
@@ -164,7 +169,7 @@ class HttpConnection(asyncio.Protocol):
             # A response to HEAD ended at its headers. llhttp, not told the method, reads
             # one without a length as running to the close: only its version and
             # Connection header decide.
-            self.keep_alive = _keeps_alive(self._parser.get_http_version(), self.head)
+            self.keep_alive = keeps_alive(self._parser.get_http_version(), self.head)
             # The HEAD parser expects a body that will never come; the fast parser, idle
             # at a message boundary, takes the next response.
             self._parser = self._plain_parser
@@ -405,17 +410,6 @@ class HttpConnection(asyncio.Protocol):
             self._on_response = None
             self._capture = None
             callback(self, status, failure)
-
-
-_CONNECTION = re.compile(rb"\r\nconnection:[ \t]*([a-z-]+)", re.IGNORECASE)
-
-
-def _keeps_alive(version: str, head: bytes) -> bool:
-    """Whether a response leaves its connection open, by its version and headers alone."""
-    said = {m.group(1).lower() for m in _CONNECTION.finditer(head)}
-    if b"close" in said:
-        return False
-    return version != "1.0" or b"keep-alive" in said
 
 
 class _HeadResponse:

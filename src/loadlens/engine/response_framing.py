@@ -24,6 +24,7 @@ __all__ = [
     "MAX_HEADER_LINES",
     "ends_at_close",
     "head_start",
+    "keeps_alive",
     "too_many_header_lines",
 ]
 
@@ -39,6 +40,7 @@ MAX_HEADER_LINES = 100
 _NO_BODY = {204, 304}
 # llhttp skips empty lines before a status line (a server's stray CRLF after a body).
 _EMPTY_LINES = re.compile(rb"[\r\n]*")
+_CONNECTION = re.compile(rb"\r\nconnection:[ \t]*([a-z-]+)", re.IGNORECASE)
 
 
 def head_start(buf: bytes | bytearray, at: int) -> int:
@@ -54,6 +56,16 @@ def too_many_header_lines(head: bytes) -> str | None:
     if lines > MAX_HEADER_LINES:
         return f"response has {lines} header lines, over the limit of {MAX_HEADER_LINES}"
     return None
+
+
+def keeps_alive(version: str, head: bytes) -> bool:
+    """Whether a response leaves its connection open, by its version and headers alone
+    (for a response to HEAD, which llhttp, not told the method, reads as running to the
+    close when it has no length)."""
+    said = {m.group(1).lower() for m in _CONNECTION.finditer(head)}
+    if b"close" in said:
+        return False
+    return version != "1.0" or b"keep-alive" in said
 
 
 class _HeadProbe:
