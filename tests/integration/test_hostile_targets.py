@@ -22,7 +22,7 @@ import pytest
 import trustme
 
 from loadlens.engine.response_framing import MAX_HEAD
-from loadlens.scenario.model import CheckSpec, RequestSpec
+from loadlens.scenario.model import CheckKind, CheckSpec, RequestSpec
 from support.cli import LoadlensRunner, check_result
 from support.engine_users import UserPlan, UserResults, run_users
 from support.target_server import MIB, TargetServer
@@ -36,8 +36,8 @@ def _request(server: TargetServer, path: str, *checks: CheckSpec) -> RequestSpec
     return RequestSpec(name=path, url=server.url(path), checks=checks)
 
 
-def _check(kind: str, target: str = "", value: Any = None) -> CheckSpec:
-    return CheckSpec(name=f"{kind} {target} {value}", kind=kind, target=target, value=value)  # type: ignore[arg-type]
+def _check(kind: CheckKind, target: str = "", value: Any = None) -> CheckSpec:
+    return CheckSpec(name=f"{kind} {target} {value}", kind=kind, target=target, value=value)
 
 
 def _beside_healthy(
@@ -79,9 +79,10 @@ def test_endless_headers_are_a_protocol_error_at_the_head_limit(
     hostile = _beside_healthy(target_server, plan, timeout=5.0)
     assert hostile.outcomes == {"protocol": 3}
     assert hostile.connections_opened == 3  # each one dropped
-    # Refused as soon as the head passed the limit: what was read is about that much.
+    # Refused in the read that took the head past the limit (a read holds at most 256
+    # KiB), not after the megabytes the server sends until the 5 s timeout.
     for result in hostile.results:
-        assert MAX_HEAD < result.bytes_in < MAX_HEAD + 64 * 1024, result.bytes_in
+        assert MAX_HEAD < result.bytes_in < MAX_HEAD + 256 * 1024, result.bytes_in
 
 
 @pytest.mark.parametrize(("lines", "outcome"), [(150, "protocol"), (100, "ok")])
