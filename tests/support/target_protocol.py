@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
+from support.hostile_routes import HOSTILE_ROUTES
+
 EOF_BODY = b"a body that ends when the server closes the connection\n" * 20
 
 if TYPE_CHECKING:
@@ -129,6 +131,8 @@ class TargetConnection(asyncio.Protocol):
         self.transport = transport
         transport.set_write_buffer_limits(high=256 * 1024, low=64 * 1024)
         self.server._connection_made(self)
+        if self.server.greeting:
+            transport.write(self.server.greeting)  # before any request: not HTTP at all
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -457,4 +461,5 @@ ROUTES: dict[str, Callable[[TargetConnection, ReceivedRequest], None]] = {
     "/stall": TargetConnection._stall,
     "/idle-close": TargetConnection._idle_close,
     "/echo": TargetConnection._echo,
+    **HOSTILE_ROUTES,
 }

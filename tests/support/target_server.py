@@ -28,8 +28,21 @@ Behaviours, chosen by path (query string carries parameters):
 ``/stall?every=3&ms=1000``      holds responses during a ``ms`` window every ``every`` s
 ``/idle-close?after_ms=200``    200, then closes the connection after that idle time
 ``/echo``                       200, JSON of the request's method, headers and body
+``/trickle?piece=1&ms=2``       200, every byte of head and body trickled in pieces
+``/slowloris?ms=10``            a head that never ends, one byte every ``ms``
+``/endless-headers?kb=8&ms=1``  header lines, ``kb`` KiB every ``ms``, forever
+``/headers?n=150``              200 with ``n`` header lines
+``/tiny-chunks?n=1000``         chunked 200 of ``n`` one-byte chunks
+``/endless-body?kb=1&ms=5``     200 without a length, then body bytes forever
+``/interims?n=3&code=100``      ``n`` interim (1xx) responses, then a 200
+``/switch?upgrade=1``           101 Switching Protocols, unasked
+``/stray?ms=20``                200, then an unasked response on the idle connection
+``/half-close?cut=0``           a response, then the server shuts its sending side
 anything else                   404
 ==============================  ======================================================
+
+(The hostile behaviours are in ``hostile_routes``.) ``greeting=`` makes the server speak
+first on every connection, before any request, as an SSH or SMTP server does.
 
 Any behaviour answers a HEAD request without a body (headers unchanged).
 """
@@ -102,9 +115,14 @@ class TargetServer:
     """An HTTP/1.1 server on 127.0.0.1 in a background thread; use as a context manager."""
 
     def __init__(
-        self, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        greeting: bytes = b"",
     ) -> None:
         self.host = host
+        self.greeting = greeting  # written on every connection as soon as it is made
         self.ssl_context = ssl_context
         self.port = 0
         self.loop = asyncio.new_event_loop()

@@ -12,6 +12,8 @@ import pytest
 
 from loadlens.engine.http_connection import HttpConnection
 from loadlens.engine.request_errors import RequestFailed
+from loadlens.engine.response_capture import ResponseCapture
+from loadlens.engine.response_framing import MAX_HEAD
 from loadlens.metrics.request_result import ErrorKind
 from support.fake_transport import FakeNetworkLoop, FakeTransport
 
@@ -444,4 +446,129 @@ def test_a_head_split_across_reads_is_kept_whole_for_its_headers(loop: FakeNetwo
     server.feed(CONTINUE, timed[:20], timed[20:40], timed[40:])
     settle(loop)
     assert responses.calls == [(200, None)]
-    assert conn.head == timed  # the interim response dropped, the real head gathered whole
+    # The interim response dropped, the real head gathered whole (and no more of the body).
+    assert conn.head == timed[: timed.index(b"\r\n\r\n") + 4]
+
+
+# -- limits and hostile servers -----------------------------------------------------------
+def _head_of(size: int) -> bytes:
+    """A response head of exactly `size` bytes (its blank line included)."""
+    start, end = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: ", b"\r\n\r\n"
+    return start + b"p" * (size - len(start) - len(end)) + end
+
+
+@pytest.mark.parametrize(
+    ("size", "reads"),
+    [(MAX_HEAD, 1), (MAX_HEAD + 1, 1), (MAX_HEAD, 7), (MAX_HEAD + 1, 7), (MAX_HEAD + 1, 1000)],
+)
+def test_a_head_must_end_within_max_head_however_it_is_read(
+    loop: FakeNetworkLoop, size: int, reads: int
+) -> None:
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    head = _head_of(size)
+    step = -(-len(head) // reads)
+    server.feed(*(head[i : i + step] for i in range(0, len(head), step)))
+    if size <= MAX_HEAD:
+        assert responses.calls == [(200, None)] and not conn.closed
+    else:
+        assert responses.failure.kind is ErrorKind.PROTOCOL
+        assert str(MAX_HEAD) in str(responses.failure)
+        assert conn.closed and server.aborted
+
+
+def test_endless_headers_fail_once_past_the_limit_not_at_the_timeout(
+    loop: FakeNetworkLoop,
+) -> None:
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    server.feed(b"HTTP/1.1 200 OK\r\n")
+    line = b"X-Filler: " + b"f" * 52 + b"\r\n"
+    fed = 0
+    while not responses.calls and fed < 4 * MAX_HEAD:
+        server.feed(line * 16)
+        fed += len(line) * 16
+    assert responses.failure.kind is ErrorKind.PROTOCOL
+    assert MAX_HEAD < conn.bytes_in <= MAX_HEAD + len(line) * 16  # no further than needed
+    assert loop.time() == 1000.0  # not by the clock
+
+
+@pytest.mark.parametrize(("interims", "fails"), [(3, False), (MAX_HEAD // len(CONTINUE) + 1, True)])
+def test_interim_responses_count_towards_the_head_limit(
+    loop: FakeNetworkLoop, interims: int, fails: bool
+) -> None:
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    server.feed(CONTINUE * interims + OK)
+    if fails:
+        assert responses.failure.kind is ErrorKind.PROTOCOL
+    else:
+        assert responses.calls == [(200, None)]
+        assert conn.head.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+@pytest.mark.parametrize("extra", [OK, CHUNKED])
+def test_a_second_response_in_the_same_read_does_not_replace_ours(
+    loop: FakeNetworkLoop, extra: bytes
+) -> None:
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    server.feed(OK + extra.replace(b"201 Created", b"503 Busy"))
+    assert responses.calls == [(200, None)]
+    assert not conn.keep_alive  # out of step: the caller drops it
+
+
+def test_one_response_alone_keeps_the_connection(loop: FakeNetworkLoop) -> None:
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    server.feed(OK)
+    assert responses.calls == [(200, None)] and conn.keep_alive
+
+
+@pytest.mark.parametrize("before_the_send", [True, False])
+def test_a_server_that_speaks_first_is_a_protocol_error_either_way(
+    loop: FakeNetworkLoop, before_the_send: bool
+) -> None:
+    conn, server, responses = connect(loop)
+    greeting = b"SSH-2.0-OpenSSH_9.6\r\n"
+    if before_the_send:
+        server.feed(greeting)
+        conn.send(GET, False, responses, 10.0)
+    else:
+        conn.send(GET, False, responses, 10.0)
+        server.feed(greeting)
+    settle(loop)
+    assert responses.failure.kind is ErrorKind.PROTOCOL
+    assert not responses.failure.retryable
+    assert len(responses.calls) == 1  # connection_lost after our close says nothing more
+
+
+def test_a_fresh_connection_closed_before_its_request_is_a_reset(loop: FakeNetworkLoop) -> None:
+    conn, server, responses = connect(loop)
+    server.hang_up()
+    settle(loop)
+    conn.send(GET, False, responses, 10.0)
+    settle(loop)
+    assert responses.failure.kind is ErrorKind.RESET and not responses.failure.retryable
+
+
+@pytest.mark.parametrize("upgrade", [b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b""])
+def test_an_unasked_101_is_a_protocol_error_that_says_so(
+    loop: FakeNetworkLoop, upgrade: bytes
+) -> None:
+    conn, server, responses = connect(loop)
+    conn.send(GET, False, responses, 10.0)
+    server.feed(b"HTTP/1.1 101 Switching Protocols\r\n%s\r\n\x81\x05hello" % upgrade)
+    assert responses.failure.kind is ErrorKind.PROTOCOL
+    assert "101" in str(responses.failure)
+
+
+@pytest.mark.parametrize("blank", [b"\r\n", b"\r\n\r\n\r\n"])
+def test_empty_lines_before_a_status_line_are_skipped(loop: FakeNetworkLoop, blank: bytes) -> None:
+    # (llhttp skips them too: a server's stray CRLF after a body.)
+    conn, server, responses = connect(loop)
+    capture = ResponseCapture(keep_body=False)
+    conn.send(GET, False, responses, 10.0, capture)
+    server.feed(blank, OK[:20], OK[20:])
+    assert responses.calls == [(200, None)]
+    assert capture.header(b"content-type") == b"text/plain"

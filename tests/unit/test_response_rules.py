@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import httptools
 import pytest
 
 from loadlens.engine.cookie_jar import CookieJar
-from loadlens.engine.response_capture import MAX_CAPTURED_BODY, ResponseCapture
+from loadlens.engine.http_connection import HttpConnection
+from loadlens.engine.request_errors import RequestFailed
+from loadlens.engine.response_capture import ResponseCapture
 from loadlens.engine.response_rules import Extraction, StepRules
 from loadlens.scenario.json_path import MISSING, JsonPathError, compile_json_path
-from loadlens.scenario.model import CheckSpec, ExtractSpec
+from loadlens.scenario.model import DEFAULT_MAX_BODY, CheckSpec, ExtractSpec
+from support.fake_transport import FakeNetworkLoop, FakeTransport
 
 DOC = {"token": "t", "items": [{"id": 3, "on": True}, {"id": 5, "on": False}], "n": None}
 
@@ -42,30 +44,23 @@ def test_plain_chains_skip_jsonpath_ng() -> None:
         compile_json_path("items[0]")
 
 
-class _Conn:
-    """Counts what the capture reports: the completions a connection would act on."""
-
-    def __init__(self) -> None:
-        self.completed = 0
-
-    def on_message_complete(self) -> bool:
-        self.completed += 1
-        return True
-
-    def head_complete(self) -> None:
-        self.on_message_complete()
-
-
-def _capture(*chunks: bytes, keep_body: bool = True) -> tuple[ResponseCapture, _Conn]:
-    capture = ResponseCapture(keep_body=keep_body)
-    conn = _Conn()
-    capture.reset(conn.on_message_complete, conn.head_complete, head=False)
-    parser = httptools.HttpResponseParser(capture)
-    for chunk in chunks:
-        if not capture.head_done:
-            capture.feed_head(chunk)
-        parser.feed_data(chunk)
-    return capture, conn
+def _capture(
+    *chunks: bytes, keep_body: bool = True, max_body: int = DEFAULT_MAX_BODY
+) -> ResponseCapture:
+    """A capture filled as a connection fills it, from a response read in `chunks`."""
+    loop = FakeNetworkLoop()
+    try:
+        conn = HttpConnection(loop)
+        server = FakeTransport(loop, conn)
+        capture = ResponseCapture(keep_body, max_body)
+        outcomes: list[tuple[int, RequestFailed | None]] = []
+        conn.send(b"GET / HTTP/1.1\r\n\r\n", False, lambda _c, s, f: outcomes.append((s, f)),
+                  10.0, capture)  # fmt: skip
+        server.feed(*chunks)
+    finally:
+        loop.close()
+    assert len(outcomes) == 1 and outcomes[0][1] is None, outcomes
+    return capture
 
 
 RESPONSE = (
@@ -79,8 +74,8 @@ RESPONSE = (
 
 @pytest.mark.parametrize("split", [1, 7, 40, 90, len(RESPONSE)])
 def test_the_head_and_body_are_kept_however_the_bytes_arrive(split: int) -> None:
-    capture, conn = _capture(*(RESPONSE[i : i + split] for i in range(0, len(RESPONSE), split)))
-    assert conn.completed == 2  # the 100 and the 200: the connection tells them apart
+    capture = _capture(*(RESPONSE[i : i + split] for i in range(0, len(RESPONSE), split)))
+    assert capture.raw_head.startswith(b"HTTP/1.1 200 OK\r\n")  # the 100 Continue dropped
     assert capture.header(b"x-request-id") == b"r-1"
     assert capture.all_headers(b"set-cookie") == [b"session=abc; Path=/; HttpOnly", b"theme=dark"]
     assert capture.sets_cookies
@@ -88,11 +83,12 @@ def test_the_head_and_body_are_kept_however_the_bytes_arrive(split: int) -> None
 
 
 def test_a_huge_body_is_cut_not_kept_whole() -> None:
-    size = MAX_CAPTURED_BODY + 1000
+    size = DEFAULT_MAX_BODY + 1000
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size
-    capture, _ = _capture(head, b"x" * (size // 2), b"x" * (size - size // 2))
-    assert capture.truncated and len(capture.body) == MAX_CAPTURED_BODY
-    with pytest.raises(ValueError, match="over"):
+    capture = _capture(head, b"x" * (size // 2), b"x" * (size - size // 2))
+    assert capture.truncated and len(capture.body) == DEFAULT_MAX_BODY
+    assert capture.body_size == size
+    with pytest.raises(ValueError, match="cut at"):
         capture.json()
 
 
@@ -105,7 +101,7 @@ def _judge(rules: StepRules, capture: ResponseCapture | None, status: int = 200)
 
 
 def test_checks_judge_status_latency_body_headers_and_json() -> None:
-    capture, _ = _capture(RESPONSE)
+    capture = _capture(RESPONSE)
     rules = _rules(
         CheckSpec(name="a", kind="status", value=[(200, 299)]),
         CheckSpec(name="b", kind="status", value=[(201, 201)]),
@@ -134,7 +130,7 @@ def test_checks_judge_status_latency_body_headers_and_json() -> None:
 
 def test_json_equals_keeps_json_types_apart() -> None:
     body = b'{"one":1,"yes":true}'
-    capture, _ = _capture(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    capture = _capture(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     rules = _rules(
         CheckSpec(name="a", kind="json-equals", target="$.one", value=1),
         CheckSpec(name="b", kind="json-equals", target="$.one", value=True),
@@ -145,7 +141,7 @@ def test_json_equals_keeps_json_types_apart() -> None:
 
 
 def test_extractions_set_text_variables_or_report_missing() -> None:
-    capture, _ = _capture(RESPONSE)
+    capture = _capture(RESPONSE)
     variables: dict[str, Any] = {}
     specs = [
         ExtractSpec(variable="tok", source="json", expression="$.token"),

@@ -44,6 +44,9 @@ __all__ = ["RunOutputs", "run"]
 @click.option("--body", help="Request body: text, or @file.")
 @click.option("--timeout", help="Whole-request timeout. [10s]")
 @click.option("--connect-timeout", help="TCP/TLS connect timeout. [min(5s, --timeout)]")
+@click.option(
+    "--max-body", help="Most of a response body kept for checks; the rest is counted. [4MiB]"
+)
 @click.option("--insecure", is_flag=True, help="Skip TLS certificate verification.")
 @click.option(
     "--threshold",

@@ -8,7 +8,6 @@ bottleneck. Parsing stays in llhttp; this module only moves bytes and counts the
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from collections.abc import Callable
 
@@ -20,13 +19,17 @@ from loadlens.engine.request_errors import (
     classify_lost_connection,
 )
 from loadlens.engine.response_capture import ResponseCapture
-from loadlens.engine.response_framing import MAX_HEAD, ends_at_close
+from loadlens.engine.response_framing import (
+    END_OF_HEAD,
+    MAX_HEAD,
+    ends_at_close,
+    head_start,
+    keeps_alive,
+)
 from loadlens.metrics.request_result import ErrorKind
 
 __all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
 
-
-_END_OF_HEAD = b"\r\n\r\n"
 
 ResponseCallback = Callable[["HttpConnection", int, RequestFailed | None], None]
 
@@ -39,12 +42,21 @@ class HttpConnection(asyncio.Protocol):
     between (those cost a third of a request's CPU, measured at 1000 users). The callback
     runs exactly once per send: `(connection, status, None)` for a complete response, or
     `(connection, 0, RequestFailed)`; never from inside the parser.
+
+    However a server splits, trickles or pads its response, the work per response stays
+    linear in its bytes and what is held of it bounded: a head must end within MAX_HEAD
+    bytes (else a protocol error, and the connection goes), and a body is never held here.
     """
 
     __slots__ = (
+        "_after_parse",
         "_capture",
         "_capture_parsers",
+        "_gathered",
+        "_gathering",
+        "_head_at",
         "_head_open",
+        "_head_scan",
         "_loop",
         "_on_response",
         "_parser",
@@ -75,61 +87,110 @@ class HttpConnection(asyncio.Protocol):
         self._on_response: ResponseCallback | None = None
         self._reset_parser = False
         self._status = 0
-        self.head = b""  # the current response's head, for ends_at_close and Server-Timing
-        self._head_open = False  # the head is not all in `head` yet
+        # The current response's head, for ends_at_close, Server-Timing and captures: its
+        # first read as it came (a reference; the body may follow in it), or, once gathered
+        # from several reads or behind interim responses, the head alone.
+        self.head = b""
+        self._head_open = False  # the head may not be all in `head` yet
+        # The head is being looked for after each read's parse (_settle_head): it spans
+        # reads, interim responses came before it, or its first read was over MAX_HEAD.
+        self._gathering = False
+        # Slow work is due after this read's parse: a head to settle, or a HEAD response
+        # to end (one flag, so the usual response pays one test for both).
+        self._after_parse = False
+        self._gathered: bytearray | None = None  # the response's bytes, while its head spans reads
+        self._head_at = 0  # where the current head starts (past interim responses)
+        self._head_scan = 0  # where to look on for its end
         self.deadline = 0.0
         self.bytes_in = 0
         self.keep_alive = True
-        self.closed = False
+        self.closed = True  # until connection_made
         self.requests_sent = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport."""
         self._transport = transport  # type: ignore[assignment]
+        self.closed = False
 
     def data_received(self, data: bytes) -> None:
         """Feed response bytes to llhttp; every byte counts toward bytes_in."""
-        if not self.bytes_in:
+        size = len(data)
+        received = self.bytes_in
+        self.bytes_in = received + size
+        if not received:
             self.head = data  # a reference, not a copy
             # Most heads arrive whole in the first read, with the whole response: whether
-            # it is whole is only looked at when another read comes (_gather_head).
+            # it is whole is only looked at when another read comes (_gather_head), an
+            # interim response came first, or the read is big enough to break MAX_HEAD.
             self._head_open = True
+            if size > MAX_HEAD:
+                self._gathering = self._after_parse = True
         elif self._head_open:
             self._gather_head(data)
-        self.bytes_in += len(data)
         if self._on_response is None:
             # Bytes nobody asked for: the server is out of step with us. The connection
             # cannot be trusted for the next request.
             self.close()
             return
-        capture = self._capture
-        if capture is not None and not capture.head_done:
-            capture.feed_head(data)
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-            self.close()
-            if self._status:
-                # Junk after a complete response, in the same read: the response stands
-                # (as it would had the junk come in the next read), the connection goes.
-                self.keep_alive = False
-                self._deliver(self._status, None)
-            else:
-                self._deliver(0, RequestFailed(ErrorKind.PROTOCOL, str(e)))
+            self._parse_failed(e)
             return
+        if self._after_parse and self._finish_parse():
+            return
+        status = self._status
+        if status:
+            capture = self._capture
+            if capture is not None:
+                self._capture = None  # (the user keeps it; this connection must not feed it)
+                # Between messages a parser holds no state: the fast one takes the next.
+                self._parser = self._plain_parser
+                refused = capture.take_head(self.head)
+                if refused is not None:
+                    self.close()
+                    self._deliver(0, RequestFailed(ErrorKind.PROTOCOL, refused))
+                    return
+            callback = self._on_response  # _deliver, inlined: once per response
+            self._on_response = None
+            callback(self, status, None)
+
+    def _finish_parse(self) -> bool:
+        """Settle a gathered head, end a response to HEAD; True if the request failed."""
+        if self._gathering:
+            failure = self._settle_head()
+            if failure is not None:
+                self.close()
+                self._deliver(0, failure)
+                return True
         if self._reset_parser:
             self._reset_parser = False
+            # A response to HEAD ended at its headers. llhttp, not told the method, reads
+            # one without a length as running to the close: only its version and
+            # Connection header decide.
+            self.keep_alive = keeps_alive(self._parser.get_http_version(), self.head)
             # The HEAD parser expects a body that will never come; the fast parser, idle
             # at a message boundary, takes the next response.
             self._parser = self._plain_parser
-        status = self._status
-        if status:
-            callback = self._on_response  # _deliver, inlined: once per response
-            self._on_response = None
-            if capture is not None:
-                self._capture = None  # (the user keeps it; this connection must not feed it)
-            callback(self, status, None)
+        self._after_parse = self._gathering
+        return False
+
+    def _parse_failed(self, error: Exception) -> None:
+        """llhttp refused the bytes: a protocol failure, unless a response completed first."""
+        self.close()
+        failure = self._settle_head() if self._gathering else None
+        if self._status and failure is None:
+            # Junk after a complete response, in the same read: the response stands (as
+            # it would had the junk come in the next read), the connection goes.
+            self.keep_alive = False
+            self._complete(self._status)
+        else:
+            if self._parser.get_status_code() == 101:
+                # (llhttp stops there, and says only "Pause on CONNECT/Upgrade" or the
+                # offset where the other protocol begins.)
+                error = Exception("101 Switching Protocols: an upgrade nobody asked for")
+            self._deliver(0, failure or RequestFailed(ErrorKind.PROTOCOL, str(error)))
 
     def eof_received(self) -> bool | None:
         """Let the transport close; connection_lost decides what the EOF meant."""
@@ -137,15 +198,19 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail (or, if it ends at the close, complete) the pending request."""
+        closed_by_us = self.closed
         self.closed = True
         self._cancel_timer()
-        if self._on_response is None:
+        if self._on_response is None or closed_by_us:
+            # (Closing, this side told the request it ended; one sent after that is told
+            # so by send.)
             return
-        if exc is None and self.bytes_in:
+        if exc is None and self.bytes_in and not self._gathering:
+            # (While the head is still being gathered, it is not whole: the close cut it.)
             status = ends_at_close(self.head)
             if status:
                 self.keep_alive = False
-                self._deliver(status, None)
+                self._complete(status)
                 return
         # Nothing received on a connection that already served a request: the server
         # closed an idle keep-alive connection as we sent. Safe to retry once.
@@ -162,34 +227,71 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
-            # An interim response (100 Continue): the real head follows it.
-            self._gather_head(b"", drop_first=True)
+            # An interim response (100 Continue, 103 Early Hints): the real head follows.
+            if not self._status:
+                self._drop_interim()
+            return False
+        if self._status:
+            # A second response in the read that completed ours: the server answers what
+            # was not asked. Ours stands (as when the extra one comes in a later read);
+            # the connection is out of step and goes.
+            self.keep_alive = False
             return False
         self.keep_alive = parser.should_keep_alive()
         self._status = status
         return True
 
-    def _gather_head(self, data: bytes, *, drop_first: bool = False) -> None:
-        """Keep the current response's head whole in `head` (ends_at_close and the
-        Server-Timing read it), up to MAX_HEAD bytes."""
-        if data and _END_OF_HEAD in self.head:
-            self._head_open = False  # it was whole already: the rest is body
-            return
-        head = self.head + data if data else self.head
-        if drop_first:
-            end = head.find(_END_OF_HEAD)
-            head = head[end + 4 :] if end >= 0 else b""
-        self.head = head[:MAX_HEAD]
-        self._head_open = len(head) < MAX_HEAD and _END_OF_HEAD not in head
+    # -- the head, however it arrives (the slow path) ---------------------------------
+    def _gather_head(self, data: bytes) -> None:
+        """Keep every byte of a head that spans reads, in one buffer grown in place."""
+        gathered = self._gathered
+        if gathered is None:
+            if not self._gathering:
+                # The first read was never looked at: usually its head was whole.
+                head = self.head
+                if head.find(END_OF_HEAD, head_start(head, 0)) >= 0:
+                    self._head_open = False
+                    return
+                self._head_scan = max(0, len(head) - 3)
+            self._gathering = self._after_parse = True
+            gathered = self._gathered = bytearray(self.head)
+        gathered += data  # (before the parse: an interim response it ends is in it)
+
+    def _drop_interim(self) -> None:
+        """Move past an interim response the parser has just completed."""
+        buf = self._gathered if self._gathered is not None else self.head
+        end = buf.find(END_OF_HEAD, head_start(buf, self._head_at))
+        self._head_at = self._head_scan = end + 4 if end >= 0 else len(buf)
+        self._gathering = self._after_parse = True
+
+    def _settle_head(self) -> RequestFailed | None:
+        """After a read's parse: find where the head ends, looking on from where the last
+        look stopped (linear in the bytes however they were split); a failure if it does
+        not end within MAX_HEAD bytes of the response's start."""
+        buf: bytes | bytearray = self._gathered if self._gathered is not None else self.head
+        start = self._head_at = head_start(buf, self._head_at)
+        end = buf.find(END_OF_HEAD, max(start, self._head_scan))
+        if end < 0:
+            if len(buf) <= MAX_HEAD:
+                self._head_scan = max(start, len(buf) - 3)
+                return None
+        elif end + 4 <= MAX_HEAD:
+            if start or self._gathered is not None:
+                self.head = bytes(buf[start : end + 4])
+            self._head_open = self._gathering = False
+            self._gathered = None
+            self._head_at = self._head_scan = 0
+            return None
+        return RequestFailed(
+            ErrorKind.PROTOCOL,
+            f"response head not ended within {MAX_HEAD} bytes (interim responses included)",
+        )
 
     def head_complete(self) -> None:
-        """A HEAD response ends at its headers (see _HeadResponse)."""
+        """A HEAD response ends at its headers (see _HeadResponse); data_received settles
+        its keep-alive once the read's parse is over (and the head is whole)."""
         if self.on_message_complete():
-            self._reset_parser = True
-            # llhttp, not told the method, reads a HEAD response without a length as
-            # running to the close: only the version and the Connection header decide.
-            version = self._parser.get_http_version()
-            self.keep_alive = _keeps_alive(version, self.head)
+            self._reset_parser = self._after_parse = True
 
     # -- requests -----------------------------------------------------------------------
     def send(
@@ -207,21 +309,15 @@ class HttpConnection(asyncio.Protocol):
         """
         self._on_response = on_response
         self._status = 0
-        self.bytes_in = 0
         self.requests_sent += 1
-        if self.closed or self._transport is None:
-            failure = RequestFailed(
-                ErrorKind.RESET, "connection closed", retryable=self.requests_sent > 1
-            )
-            self._loop.call_soon(self._deliver, 0, failure)  # never re-entrantly
+        if self.closed:
+            self._loop.call_soon(self._deliver, 0, self._closed_failure())  # never re-entrantly
             return
+        self.bytes_in = 0
         self._capture = capture
-        if capture is None and not head:
-            # The common request: between messages a parser holds no state, so the fast
-            # one (no Python call per header or body chunk) takes it.
-            if self._parser is not self._plain_parser:
-                self._parser = self._plain_parser
-        else:
+        # The common request keeps the fast parser (no Python call per header or body
+        # chunk), which every response hands back to when it completes.
+        if capture is not None or head:
             self._pick_parser(capture, head)
         # One lazily re-armed timer per connection instead of a timer per request: sending
         # only moves the deadline; the timer, when it fires, re-arms for the newest one.
@@ -232,7 +328,17 @@ class HttpConnection(asyncio.Protocol):
             self._cancel_timer()
             self._timer_at = deadline
             self._timer = loop.call_at(deadline, self._check_deadline)
-        self._transport.write(payload)
+        self._transport.write(payload)  # type: ignore[union-attr]  # (closed until made)
+
+    def _closed_failure(self) -> RequestFailed:
+        """Why a request cannot go on this connection: it was closed before it was sent."""
+        if self.requests_sent == 1 and self.bytes_in:
+            # It spoke before being asked: an SSH or SMTP server, say, not an HTTP one.
+            return RequestFailed(
+                ErrorKind.PROTOCOL, f"the server sent {self.bytes_in} bytes before any request"
+            )
+        self.bytes_in = 0
+        return RequestFailed(ErrorKind.RESET, "connection closed", retryable=self.requests_sent > 1)
 
     def _pick_parser(self, capture: ResponseCapture | None, head: bool) -> None:
         """The parser for a response to HEAD, or one a capture keeps (headers, body)."""
@@ -247,8 +353,8 @@ class HttpConnection(asyncio.Protocol):
                     parser = self._capture_parsers[capture] = httptools.HttpResponseParser(capture)
                 self._parser = parser
             self._reset_parser = False
-        # A head-only capture is fed the raw head by data_received: the parsers below, which
-        # make no Python call per header or body chunk, do for it.
+        # A head-only capture is handed the whole head when the response completes: the
+        # parsers below, which make no Python call per header or body chunk, do for it.
         elif head:
             self._parser = httptools.HttpResponseParser(_HeadResponse(self))
             self._reset_parser = False
@@ -287,23 +393,23 @@ class HttpConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
+    def _complete(self, status: int) -> None:
+        """Deliver a complete response off the fast path (its head whole in `head`)."""
+        capture = self._capture
+        if capture is not None:
+            refused = capture.take_head(self.head)
+            if refused is not None:
+                self.close()
+                self._deliver(0, RequestFailed(ErrorKind.PROTOCOL, refused))
+                return
+        self._deliver(status, None)
+
     def _deliver(self, status: int, failure: RequestFailed | None) -> None:
         callback = self._on_response
         if callback is not None:
             self._on_response = None
             self._capture = None
             callback(self, status, failure)
-
-
-_CONNECTION = re.compile(rb"\r\nconnection:[ \t]*([a-z-]+)", re.IGNORECASE)
-
-
-def _keeps_alive(version: str, head: bytes) -> bool:
-    """Whether a response leaves its connection open, by its version and headers alone."""
-    said = {m.group(1).lower() for m in _CONNECTION.finditer(head)}
-    if b"close" in said:
-        return False
-    return version != "1.0" or b"keep-alive" in said
 
 
 class _HeadResponse:

@@ -23,6 +23,7 @@ from loadlens.engine.response_capture import ResponseCapture
 from loadlens.engine.response_rules import StepRules
 from loadlens.metrics.recorder import IntervalRecorder
 from loadlens.metrics.request_result import ErrorKind, RequestResult
+from loadlens.scenario.model import DEFAULT_MAX_BODY
 
 __all__ = ["RequestCycle", "UserCommons"]
 
@@ -42,6 +43,7 @@ class UserCommons:
         "feeders",
         "flows",
         "loop",
+        "max_body",
         "on_start",
         "recorder",
         "requests",
@@ -62,8 +64,10 @@ class UserCommons:
         feeders: list[Feeder] | None = None,
         capture_all: bool = False,
         on_start: PreparedFlow | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.loop = loop
+        self.max_body = max_body  # the most of a body a capture keeps
         self.on_start = on_start  # steps each user runs once, before its first iteration
         self.capture_all = capture_all  # a Python scenario reads every response
         self.variables = variables or {}
@@ -125,7 +129,7 @@ class RequestCycle:
             or commons.capture_all
             or any(r.reads_response for r in commons.requests)
         )
-        self._capture = ResponseCapture(keep_body=True) if reads else None
+        self._capture = ResponseCapture(True, commons.max_body) if reads else None
         # Head only: the connection feeds it the raw head and keeps its fast parsers.
         self._capture_head = ResponseCapture(keep_body=False) if reads else None
         self._capturing: ResponseCapture | None = None
@@ -228,8 +232,13 @@ class RequestCycle:
             self._no_response()
             self._finish(kind, 0, 0, 0, False, _monotonic_ns())
             return
-        self._conns[self._request.origin] = task.result()
-        self._send()
+        conn = self._conns[self._request.origin] = task.result()
+        # Sent on this connection even if it has closed already (the server hung up on
+        # accepting, or spoke first): the request fails as that, rather than connecting
+        # again and again.
+        request = self._request
+        conn.send(self._payload, request.is_head, self._on_response_cb, request.timeout,
+                  self._capturing)  # fmt: skip
 
     def _on_response(
         self, conn: HttpConnection, status: int, failure: RequestFailed | None

@@ -3,8 +3,13 @@
 llhttp calls into Python only for the callbacks its protocol object defines, so the plain
 request path (no capture) pays for none of these. A capturing parser reports the body
 (one call per chunk) but not each header: a callback per header cost more than the rest of
-the capture together, so the connection hands over the raw head instead, and headers are
-split out of it only when a check, an extraction or the cookie jar asks.
+the capture together, so the connection hands over the raw head once it is whole, and
+headers are split out of it only when a check, an extraction or the cookie jar asks.
+
+What is kept is bounded: the body up to `max_body` bytes (`--max-body`), the rest counted
+and dropped, in time linear in the bytes however the server chunks them. A hostile target
+must not make one user's response a huge allocation, nor a slow one that stalls the
+worker's loop and every other user's timing with it.
 """
 
 from __future__ import annotations
@@ -15,15 +20,12 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MAX_CAPTURED_BODY", "ResponseCapture"]
+from loadlens.engine.response_framing import END_OF_HEAD, head_start, too_many_header_lines
+from loadlens.scenario.model import DEFAULT_MAX_BODY
 
-# Checks and extraction see at most this much of a body; the rest is still read and counted
-# (a huge response must not become a huge allocation per user).
-MAX_CAPTURED_BODY = 8 * 1024 * 1024
-_END_OF_HEAD = b"\r\n\r\n"
-_INTERIM = re.compile(rb"HTTP/\d\.\d 1\d\d")
+__all__ = ["ResponseCapture"]
+
 _SET_COOKIE = re.compile(rb"\r\nset-cookie:", re.IGNORECASE)
-
 _NOT_PARSED: Any = object()
 
 
@@ -37,23 +39,28 @@ class ResponseCapture:
         "_json",
         "_on_complete",
         "_on_head_complete",
-        "head_done",
+        "body_size",
         "keep_body",
+        "max_body",
         "raw_head",
         "truncated",
     )
 
-    def __init__(self, keep_body: bool) -> None:
+    def __init__(self, keep_body: bool, max_body: int = DEFAULT_MAX_BODY) -> None:
+        if max_body <= 0:
+            raise ValueError(f"max_body must be above 0, not {max_body}")
         self.keep_body = keep_body
+        self.max_body = max_body
         self.raw_head = b""
-        self.head_done = False
         self._headers: list[tuple[bytes, bytes]] | None = None
-        self._body: list[bytes] = []
+        # The first chunk is kept by reference; from a second one on, in one buffer.
+        self._body: bytes | bytearray = b""
+        self.body_size = 0  # every body byte received, kept or not
         self._on_complete: Callable[[], bool] | None = None
         self._on_head_complete: Callable[[], None] | None = None
         self._head = False
         self._json: Any = _NOT_PARSED
-        self.truncated = False
+        self.truncated = False  # the body was longer than max_body: only its start is kept
 
     def reset(
         self, on_complete: Callable[[], bool], on_head_complete: Callable[[], None], head: bool
@@ -67,24 +74,19 @@ class ResponseCapture:
         self._on_head_complete = on_head_complete
         self._head = head
         self.raw_head = b""
-        self.head_done = False
         self._headers = None
-        self._body = []
+        self._body = b""
+        self.body_size = 0
         self._json = _NOT_PARSED
         self.truncated = False
 
-    def feed_head(self, data: bytes) -> None:
-        """Raw response bytes, until the head (status line and headers) is complete."""
-        self.raw_head = data if not self.raw_head else self.raw_head + data
-        end = self.raw_head.find(_END_OF_HEAD)
-        # "HTTP/1.1 1xx": the status's first digit at offset 9 (a regex costs more)
-        while end >= 0 and self.raw_head[9:10] == b"1" and _INTERIM.match(self.raw_head):
-            # A 100 Continue (or other 1xx) head comes first: the real one follows it.
-            self.raw_head = self.raw_head[end + 4 :]
-            end = self.raw_head.find(_END_OF_HEAD)
-        if end >= 0:
-            self.raw_head = self.raw_head[: end + 2]
-            self.head_done = True
+    def take_head(self, head: bytes) -> str | None:
+        """Keep the final head (interim responses already dropped), whole in `head`; the
+        reason it is refused, if it has too many header lines to split."""
+        start = head_start(head, 0)
+        end = head.find(END_OF_HEAD, start)
+        self.raw_head = head[start : end + 2] if end >= 0 else head[start:]
+        return too_many_header_lines(self.raw_head)
 
     # -- llhttp callbacks ---------------------------------------------------------------
     def on_headers_complete(self) -> None:
@@ -93,17 +95,31 @@ class ResponseCapture:
             self._on_head_complete()
 
     def on_body(self, chunk: bytes) -> None:
-        """Keep body bytes, up to MAX_CAPTURED_BODY."""
-        if not self.keep_body or self.truncated:
-            return
-        self._body.append(chunk)
-        if len(self._body) > 1 and sum(map(len, self._body)) > MAX_CAPTURED_BODY:
-            self._body = [b"".join(self._body)[:MAX_CAPTURED_BODY]]
+        """Keep body bytes up to max_body; count them all."""
+        seen = self.body_size
+        self.body_size = seen + len(chunk)
+        room = self.max_body - seen
+        if len(chunk) > room:
+            # Past max_body the bytes are only counted (the connection's bytes_in has them).
             self.truncated = True
+            if room <= 0:
+                return
+            chunk = chunk[:room]
+        if not seen:
+            self._body = chunk  # the usual body: one chunk, no copy
+            return
+        body = self._body
+        if isinstance(body, bytes):
+            # (A buffer grown in place: joining a list of 1-byte chunks would cost ~40
+            # bytes of objects per byte kept.)
+            body = self._body = bytearray(body)
+        body += chunk
 
     def on_message_complete(self) -> bool | None:
         """The response is complete (interim 1xx responses are not)."""
-        if self._on_complete is None:
+        if self._on_complete is None or self._head:
+            # (A response to HEAD was ended at its headers, once: llhttp, not told the
+            # method, may call this again for it.)
             return None
         return self._on_complete()
 
@@ -128,10 +144,11 @@ class ResponseCapture:
 
     @property
     def body(self) -> bytes:
-        """The body (its first MAX_CAPTURED_BODY bytes)."""
-        if len(self._body) != 1:
-            self._body = [b"".join(self._body)]
-        return self._body[0]
+        """The body, or its first max_body bytes when it was longer (see `truncated`)."""
+        body = self._body
+        if isinstance(body, bytearray):
+            body = self._body = bytes(body)
+        return body
 
     @property
     def text(self) -> str:
@@ -139,10 +156,17 @@ class ResponseCapture:
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        """The body parsed as JSON (once); raises ValueError if it is not JSON."""
+        """The body parsed as JSON (once); raises ValueError if it is not JSON.
+
+        A body cut at max_body is not JSON either: a JSON check or extraction on it fails
+        (counted as a failed check or extraction), it does not crash the user.
+        """
         if self._json is _NOT_PARSED:
             if self.truncated:
-                raise ValueError(f"the body is over {MAX_CAPTURED_BODY} bytes")
+                raise ValueError(
+                    f"the body ({self.body_size} bytes) was cut at {self.max_body} bytes "
+                    "(--max-body): not parsed as JSON"
+                )
             self._json = orjson.loads(self.body)  # orjson: about half json's time
         return self._json
 

@@ -189,6 +189,7 @@ class _Worker:
             feeders=[Feeder(source, self.index, self.count) for source in scenario.data],
             capture_all=scenario.script is not None,
             on_start=on_start,
+            max_body=scenario.max_body,
         )
         if scenario.script is not None:
             if self._scripted is None:

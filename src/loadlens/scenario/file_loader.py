@@ -319,6 +319,7 @@ def load_scenario_file(path: Path, overrides: RunFlags | None = None) -> Scenari
         thresholds=tuple(spec.thresholds),
         timeout=spec.defaults.timeout,
         connect_timeout=spec.defaults.connect_timeout,
+        max_body=spec.defaults.max_body,
         insecure=spec.defaults.insecure,
         cookies=spec.defaults.cookies,
         load_line=located.line_of(("load",)),

@@ -1,7 +1,8 @@
 """The scenario file format (YAML), as pydantic models: what each key may hold.
 
 These models only describe the file; `file_loader` turns a validated file into the
-engine's `Scenario`. Durations read `500ms`, `30s`, `5m` or a number of seconds.
+engine's `Scenario`. Durations read `500ms`, `30s`, `5m` or a number of seconds; sizes
+`4MiB`, `64KiB`, `1MB` or a number of bytes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import (
 )
 
 from loadlens.redaction import check_param_name
-from loadlens.scenario.units import parse_duration
+from loadlens.scenario.units import InputError, parse_duration, parse_size
 
 __all__ = [
     "FileAuth",
@@ -57,7 +58,15 @@ def _think(value: Any) -> tuple[float, float]:
     return seconds, seconds
 
 
+def _bytes(value: Any) -> int:
+    try:
+        return parse_size(value)
+    except InputError as e:
+        raise ValueError(str(e).removeprefix("size: ")) from None
+
+
 Seconds = Annotated[float, BeforeValidator(_seconds)]
+Bytes = Annotated[int, BeforeValidator(_bytes)]
 ThinkRange = Annotated[tuple[float, float], BeforeValidator(_think)]
 Scalar = str | int | float | bool
 
@@ -85,6 +94,7 @@ class FileDefaults(_Strict):
     headers: dict[str, Scalar] = Field(default_factory=dict)
     timeout: Seconds | None = None
     connect_timeout: Seconds | None = None
+    max_body: Bytes | None = None  # the most of a body kept for checks; the rest is counted
     think_time: ThinkRange | None = None
     insecure: bool = False
     cookies: bool = True

@@ -12,12 +12,13 @@ from typing import Any
 from loadlens.scenario.file_model import FileLoad
 from loadlens.scenario.from_flags import RunFlags, build_load
 from loadlens.scenario.model import (
+    DEFAULT_MAX_BODY,
     DEFAULT_TIMEOUT_S,
     LoadSpec,
     Scenario,
     connect_timeout_for,
 )
-from loadlens.scenario.units import InputError, parse_duration
+from loadlens.scenario.units import InputError, parse_duration, parse_size
 from loadlens.scenario.yaml_source import SourceError
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "MODEL_FLAGS",
     "FileSettings",
     "merge_load_flags",
+    "resolve_max_body",
     "resolve_timeouts",
     "scenario_of_file",
 ]
@@ -83,6 +85,14 @@ def resolve_timeouts(
     return whole, connect
 
 
+def resolve_max_body(max_body: int | None, overrides: RunFlags | None) -> int:
+    """A file's max_body (4 MiB) under the command line's --max-body; raises InputError for
+    a flag that is not a size."""
+    if overrides and overrides.max_body:
+        return parse_size(overrides.max_body, what="--max-body")
+    return max_body or DEFAULT_MAX_BODY
+
+
 @dataclass(frozen=True, slots=True)
 class FileSettings:
     """What a scenario file sets besides its requests: its name, load, limits and defaults."""
@@ -93,6 +103,7 @@ class FileSettings:
     thresholds: tuple[str, ...] = ()
     timeout: float | None = None
     connect_timeout: float | None = None
+    max_body: int | None = None
     insecure: bool = False
     cookies: bool = True
     load_line: int | None = None  # where the file sets `load`, for its errors
@@ -120,6 +131,7 @@ def scenario_of_file(
         timeout, connect_timeout = resolve_timeouts(
             settings.timeout, settings.connect_timeout, overrides
         )
+        max_body = resolve_max_body(settings.max_body, overrides)
     except InputError as err:  # a flag's value, not the file's: no line to name
         raise SourceError(file, None, "", str(err)) from None
     return Scenario(
@@ -129,6 +141,7 @@ def scenario_of_file(
         load=load,
         timeout=timeout,
         connect_timeout=connect_timeout,
+        max_body=max_body,
         insecure=settings.insecure or bool(overrides and overrides.insecure),
         thresholds=settings.thresholds + tuple(overrides.thresholds if overrides else ()),
         abort_on_fail=bool(overrides and overrides.abort_on_fail),

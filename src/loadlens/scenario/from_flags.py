@@ -20,6 +20,7 @@ from loadlens.scenario.load import (
     VUStage,
 )
 from loadlens.scenario.model import (
+    DEFAULT_MAX_BODY,
     DEFAULT_TIMEOUT_S,
     Flow,
     LoadSpec,
@@ -33,6 +34,7 @@ from loadlens.scenario.units import (
     parse_duration,
     parse_rate,
     parse_rate_stages,
+    parse_size,
     parse_vu_stages,
 )
 
@@ -65,6 +67,7 @@ class RunFlags:
     body: str | None = None
     timeout: str | None = None
     connect_timeout: str | None = None
+    max_body: str | None = None
     insecure: bool = False
     thresholds: list[str] = field(default_factory=list)
     abort_on_fail: bool = False
@@ -275,6 +278,7 @@ def scenario_from_flags(flags: RunFlags) -> Scenario:
     )
     if timeout <= 0 or connect_timeout <= 0:
         raise InputError("--timeout and --connect-timeout must be above 0")
+    max_body = parse_size(flags.max_body, what="--max-body") if flags.max_body else DEFAULT_MAX_BODY
     try:
         return Scenario(
             name=flags.name or flags.target,
@@ -282,6 +286,7 @@ def scenario_from_flags(flags: RunFlags) -> Scenario:
             load=build_load(flags),
             timeout=timeout,
             connect_timeout=connect_timeout,
+            max_body=max_body,
             insecure=flags.insecure,
             thresholds=tuple(flags.thresholds),
             abort_on_fail=flags.abort_on_fail,

@@ -162,6 +162,11 @@ DEFAULT_TIMEOUT_S = 10.0  # a whole request
 DEFAULT_CONNECT_TIMEOUT_S = 5.0  # a TCP (and TLS) connect, unless the whole timeout is less
 
 
+# The most of a response body kept for a step's checks and extraction (or a Python
+# scenario); the rest is read, counted in bytes_in and dropped.
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+
 def connect_timeout_for(timeout: float) -> float:
     """The connect timeout a run gets when none is given: 5 s, or less with a short timeout."""
     return min(DEFAULT_CONNECT_TIMEOUT_S, timeout)
@@ -184,6 +189,9 @@ class Scenario(BaseModel):
     )
     connect_timeout: float = Field(
         default=DEFAULT_CONNECT_TIMEOUT_S, gt=0, description="TCP+TLS connect, seconds"
+    )
+    max_body: int = Field(
+        default=DEFAULT_MAX_BODY, gt=0, description="most of a body kept for checks, bytes"
     )
     insecure: bool = False
     thresholds: tuple[str, ...] = ()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["InputError", "parse_duration", "parse_rate", "parse_rate_stages", "parse_vu_stages"]
+__all__ = [
+    "InputError",
+    "parse_duration",
+    "parse_rate",
+    "parse_rate_stages",
+    "parse_size",
+    "parse_vu_stages",
+]
 
 
 class InputError(ValueError):
@@ -89,3 +96,22 @@ def parse_rate_stages(text: str) -> list[tuple[float, float]]:
         )
         for dur, target in _split_stages(text, "--rate-stages")
     ]
+
+
+def parse_size(text: str | int, *, what: str = "size") -> int:
+    """Read `4MiB`, `64KiB`, `1.5MB`, `500kb` or a bare number of bytes as bytes (above 0)."""
+    # pydantic's ByteSize knows the units (kb = 1000, kib = 1024); the message is ours.
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    if isinstance(text, bool):
+        raise InputError(f"{what}: expected a size such as 4MiB, 64KiB, 1MB")
+    try:
+        size = int(TypeAdapter(ByteSize).validate_python(text))
+    except ValidationError:
+        raise InputError(
+            f"{what}: cannot read {text!r}; expected a number of bytes or one with a unit "
+            "(KB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024), e.g. 4MiB, 64KiB"
+        ) from None
+    if size <= 0:
+        raise InputError(f"{what}: {text!r} must be above 0 bytes")
+    return size

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from loadlens.metrics.thresholds import ThresholdError, parse_threshold
 from loadlens.redaction import check_param_name
-from loadlens.scenario.file_model import FileLoad, Seconds
+from loadlens.scenario.file_model import Bytes, FileLoad, Seconds
 from loadlens.scenario.file_settings import FileSettings, scenario_of_file
 from loadlens.scenario.from_flags import RunFlags
 from loadlens.scenario.model import Scenario
@@ -45,6 +45,7 @@ class ScriptDefaults(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Seconds | None = None
     connect_timeout: Seconds | None = None
+    max_body: Bytes | None = None
     cookies: bool = True
     insecure: bool = False
 
@@ -138,9 +139,9 @@ def load_script(path: Path, overrides: RunFlags | None = None) -> Scenario:
     return scenario_of_file(
         FileSettings(path=path, name=settings.name, load=settings.load,
                      thresholds=tuple(settings.thresholds), timeout=defaults.timeout,
-                     connect_timeout=defaults.connect_timeout, insecure=defaults.insecure,
-                     cookies=defaults.cookies, load_line=lines.get("load"),
-                     secret_params=tuple(settings.secret_params)),
+                     connect_timeout=defaults.connect_timeout, max_body=defaults.max_body,
+                     insecure=defaults.insecure, cookies=defaults.cookies,
+                     load_line=lines.get("load"), secret_params=tuple(settings.secret_params)),
         overrides,
         script=str(path.resolve()),
         base_url=(overrides.base_url if overrides else None) or settings.base_url,
