@@ -79,3 +79,13 @@ def test_the_table_covers_every_part() -> None:
     parts.discard("py.typed")
     unlisted = parts - set(ALLOWED) - ROOTS - OPEN_TO_ALL - {"__pycache__", "templates"}
     assert not unlisted, f"add {sorted(unlisted)} to the layer table"
+
+
+def test_no_module_outgrows_a_read() -> None:
+    # A module a newcomer reads in one sitting: past 400 lines, split it along a seam.
+    long = {
+        str(path.relative_to(PACKAGE)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from loadlens.engine.prepared_request import HeadError, encode_request
+from loadlens.engine.request_head import HeadError, encode_request
 
 
 @pytest.mark.parametrize(

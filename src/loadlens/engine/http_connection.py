@@ -8,27 +8,23 @@ bottleneck. Parsing stays in llhttp; this module only moves bytes and counts the
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Callable
 
 import httptools
 
-from loadlens.engine.request_errors import (
-    RequestFailed,
-    classify_connect_error,
-    classify_lost_connection,
-)
+from loadlens.engine.request_errors import RequestFailed, classify_lost_connection
 from loadlens.engine.response_capture import ResponseCapture
 from loadlens.engine.response_framing import (
     END_OF_HEAD,
     MAX_HEAD,
+    HeadResponse,
     ends_at_close,
     head_start,
     keeps_alive,
 )
 from loadlens.metrics.request_result import ErrorKind
 
-__all__ = ["HttpConnection", "ResponseCallback", "open_connection"]
+__all__ = ["HttpConnection", "ResponseCallback"]
 
 
 ResponseCallback = Callable[["HttpConnection", int, RequestFailed | None], None]
@@ -49,30 +45,11 @@ class HttpConnection(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_after_parse",
-        "_capture",
-        "_capture_parsers",
-        "_gathered",
-        "_gathering",
-        "_head_at",
-        "_head_open",
-        "_head_scan",
-        "_loop",
-        "_on_response",
-        "_parser",
-        "_plain_parser",
-        "_reset_parser",
-        "_status",
-        "_timer",
-        "_timer_at",
-        "_transport",
-        "bytes_in",
-        "closed",
-        "deadline",
-        "head",
-        "keep_alive",
-        "requests_sent",
-    )
+        "_after_parse", "_capture", "_capture_parsers", "_gathered", "_gathering", "_head_at",
+        "_head_open", "_head_scan", "_loop", "_on_response", "_parser", "_plain_parser",
+        "_reset_parser", "_status", "_timer", "_timer_at", "_transport", "bytes_in", "closed",
+        "deadline", "head", "keep_alive", "requests_sent",
+    )  # fmt: skip
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -288,7 +265,7 @@ class HttpConnection(asyncio.Protocol):
         )
 
     def head_complete(self) -> None:
-        """A HEAD response ends at its headers (see _HeadResponse); data_received settles
+        """A HEAD response ends at its headers (see HeadResponse); data_received settles
         its keep-alive once the read's parse is over (and the head is whole)."""
         if self.on_message_complete():
             self._reset_parser = self._after_parse = True
@@ -356,7 +333,7 @@ class HttpConnection(asyncio.Protocol):
         # A head-only capture is handed the whole head when the response completes: the
         # parsers below, which make no Python call per header or body chunk, do for it.
         elif head:
-            self._parser = httptools.HttpResponseParser(_HeadResponse(self))
+            self._parser = httptools.HttpResponseParser(HeadResponse(self.head_complete))
             self._reset_parser = False
         elif self._parser is not self._plain_parser:
             self._parser = self._plain_parser
@@ -410,53 +387,3 @@ class HttpConnection(asyncio.Protocol):
             self._on_response = None
             self._capture = None
             callback(self, status, failure)
-
-
-class _HeadResponse:
-    """Parser callbacks for a response to HEAD, which ends at its headers.
-
-    A HEAD response carries Content-Length but no body, and llhttp cannot be told the
-    request's method; so for HEAD the parser reports to this object, which completes the
-    request when the headers end, and the connection then starts a fresh parser.
-    """
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: HttpConnection) -> None:
-        self._conn = conn
-
-    def on_headers_complete(self) -> None:
-        """The response is complete."""
-        self._conn.head_complete()
-
-
-async def open_connection(
-    loop: asyncio.AbstractEventLoop,
-    addresses: tuple[str, ...],
-    port: int,
-    *,
-    ssl_context: ssl.SSLContext | None,
-    server_hostname: str | None,
-    timeout: float,
-) -> HttpConnection:
-    """Connect (and handshake TLS) within `timeout`, trying each address in turn."""
-    failure: RequestFailed | None = None
-    for address in addresses:
-        try:
-            async with asyncio.timeout(timeout):
-                _, protocol = await loop.create_connection(
-                    lambda: HttpConnection(loop),
-                    address,
-                    port,
-                    ssl=ssl_context,
-                    server_hostname=server_hostname if ssl_context else None,
-                )
-            return protocol
-        except TimeoutError:
-            failure = RequestFailed(ErrorKind.CONNECT_TIMEOUT, f"no connection within {timeout}s")
-        except OSError as e:
-            failure = RequestFailed(classify_connect_error(e), str(e))
-            if failure.kind is not ErrorKind.CONNECT_REFUSED:
-                break  # only "nothing listens there" is worth the next address
-    assert failure is not None, "no address to connect to"
-    raise failure

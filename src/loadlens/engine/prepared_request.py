@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from loadlens import __version__
+from loadlens.engine.request_head import (
+    HeadError,
+    check_head,
+    encode_request,
+    head_lines,
+    needs_length,
+)
 from loadlens.engine.response_rules import StepRules
 from loadlens.scenario.model import Flow, RequestSpec, Scenario
 from loadlens.scenario.templating import Template, TemplateError, compile_template, has_template
@@ -24,7 +30,6 @@ __all__ = [
     "PreparedRequest",
     "PreparedStep",
     "check_head",
-    "encode_request",
     "known_variables",
     "locate",
     "make_ssl_context",
@@ -70,76 +75,12 @@ def _encode(spec: RequestSpec, host_header: str, target: str) -> bytes:
         raise PrepareError(f"{spec.name}: {e}") from None
 
 
-class HeadError(ValueError):
-    """A method, URL or header that would break the request's head (or smuggle another)."""
-
-
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token: methods, names
-_LINE_BREAK = re.compile(r"[\r\n\x00]")
-_NOT_IN_TARGET = re.compile(r"[\x00-\x20\x7f]")
-
-
-def check_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> None:
-    """Raise HeadError for anything that would end a line of the head early: a CR or LF in
-    a value sent as-is would let it carry a header (or a request) of its own."""
-    if not _TOKEN.fullmatch(method):
-        raise HeadError(f"{method!r} is not an HTTP method")
-    if _NOT_IN_TARGET.search(target):
-        raise HeadError(f"{target!r}: spaces and control characters in a URL must be "
-                        "percent-encoded")  # fmt: skip
-    for name, value in headers:
-        if not _TOKEN.fullmatch(name):
-            raise HeadError(f"{name!r} is not a header name")
-        if _LINE_BREAK.search(value):
-            raise HeadError(f"header {name!r} has a line break (or NUL) in its value")
-
-
-def _head_lines(
-    method: str, host_header: str, target: str, headers: Iterable[tuple[str, str]]
-) -> list[str]:
-    """The request line and headers, without Content-Length."""
-    headers = list(headers)
-    names = {name.lower() for name, _ in headers}
-    lines = [f"{method} {target} HTTP/1.1"]
-    if "host" not in names:
-        lines.append(f"Host: {host_header}")
-    if "user-agent" not in names:
-        lines.append(f"User-Agent: loadlens/{__version__}")
-    if "accept" not in names:
-        lines.append("Accept: */*")
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    return lines
-
-
-def _needs_length(method: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> bool:
-    explicit = any(name.lower() == "content-length" for name, _ in headers)
-    return not explicit and bool(body or method in ("POST", "PUT", "PATCH"))
-
-
 def _not_latin1(spec: RequestSpec, e: UnicodeEncodeError) -> PrepareError:
     bad = e.object[e.start : e.end]
     return PrepareError(
         f"{spec.name}: {bad!r} cannot be sent in a request line or header (HTTP/1.1 "
         "headers are Latin-1; percent-encode URLs, encode header values)"
     )
-
-
-def encode_request(
-    method: str,
-    host_header: str,
-    target: str,
-    headers: Iterable[tuple[str, str]],
-    body: bytes | None,
-) -> bytes:
-    """One HTTP/1.1 request's bytes; raises HeadError for a method, URL or header that
-    would break the head, UnicodeEncodeError for a non-Latin-1 one."""
-    headers = list(headers)
-    check_head(method, target, headers)
-    lines = _head_lines(method, host_header, target, headers)
-    body = body or b""
-    if _needs_length(method, headers, body):
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _templated(spec: RequestSpec) -> bool:
@@ -202,9 +143,9 @@ def _renderer(
         raise PrepareError(f"{spec.name}: {e}") from None
     except HeadError as e:
         raise PrepareError(f"{spec.name}: {e}") from None
-    lines = _head_lines(spec.method, host_header, target_text, headers)
+    lines = head_lines(spec.method, host_header, target_text, headers)
     static_body = body_t is None or body_t.is_static
-    if static_body and _needs_length(spec.method, spec.headers, spec.body):
+    if static_body and needs_length(spec.method, spec.headers, spec.body):
         lines.append(f"Content-Length: {len(spec.body or b'')}")
     cut = _MARK.split("\r\n".join(lines) + "\r\n")
     # Odd positions of `cut` are hole numbers, even ones literal text: each request copies
@@ -215,7 +156,7 @@ def _renderer(
         "".join(literal).encode("latin-1")  # fail now, not per request
     except UnicodeEncodeError as e:
         raise _not_latin1(spec, e) from None
-    dynamic_length = not static_body and _needs_length(spec.method, spec.headers, b"x")
+    dynamic_length = not static_body and needs_length(spec.method, spec.headers, b"x")
     fixed_body = spec.body or b""
 
     def render(variables: MutableMapping[str, Any]) -> bytes:

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadlens.engine.connecting import open_connection
 from loadlens.engine.cookie_jar import CookieJar
 from loadlens.engine.data_feeder import Feeder
-from loadlens.engine.http_connection import HttpConnection, open_connection
+from loadlens.engine.http_connection import HttpConnection
 from loadlens.engine.prepared_request import PreparedFlow, PreparedRequest
 from loadlens.engine.request_errors import RequestFailed
 from loadlens.engine.response_capture import ResponseCapture

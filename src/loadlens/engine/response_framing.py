@@ -15,6 +15,7 @@ are parsed again from the response's first bytes to decide what the close meant.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import httptools
 
@@ -22,6 +23,7 @@ __all__ = [
     "END_OF_HEAD",
     "MAX_HEAD",
     "MAX_HEADER_LINES",
+    "HeadResponse",
     "ends_at_close",
     "head_start",
     "keeps_alive",
@@ -102,3 +104,21 @@ def ends_at_close(head: bytes) -> int:
     if not probe.complete or probe.framed or status < 200 or status in _NO_BODY:
         return 0
     return status
+
+
+class HeadResponse:
+    """Parser callbacks for a response to HEAD, which ends at its headers.
+
+    A HEAD response carries Content-Length but no body, and llhttp cannot be told the
+    request's method; so for HEAD the parser reports to this object, which completes the
+    request when the headers end, and the connection then starts a fresh parser.
+    """
+
+    __slots__ = ("_on_complete",)
+
+    def __init__(self, on_complete: Callable[[], None]) -> None:
+        self._on_complete = on_complete
+
+    def on_headers_complete(self) -> None:
+        """The response is complete."""
+        self._on_complete()

@@ -17,13 +17,9 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 
-from loadlens.engine.prepared_request import (
-    PreparedRequest,
-    encode_request,
-    locate,
-    sets_authorization,
-)
+from loadlens.engine.prepared_request import PreparedRequest, locate, sets_authorization
 from loadlens.engine.request_errors import RequestFailed
+from loadlens.engine.request_head import encode_request
 from loadlens.engine.response_rules import StepRules
 from loadlens.engine.virtual_user import VirtualUser
 from loadlens.metrics.recorder import IntervalRecorder
