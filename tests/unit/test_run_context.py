@@ -198,8 +198,8 @@ def test_drain_abandons_an_arrival_in_flight() -> None:
 def test_numpy_is_loaded_before_the_start_when_a_second_can_hold_a_big_batch(
     flags: dict[str, object], big: bool
 ) -> None:
+    from loadlens.engine.coordinator import may_fold_big_batches
     from loadlens.engine.prepared_request import prepare_flows
-    from loadlens.engine.worker import may_fold_big_batches
     from loadlens.scenario.from_flags import RunFlags, scenario_from_flags
 
     scenario = scenario_from_flags(RunFlags(target="http://127.0.0.1:9/", **flags))  # type: ignore[arg-type]

@@ -19,26 +19,19 @@ from loadlens.engine.capacity_judge import CapacityJudge
 from loadlens.engine.machine_watch import MachineProbe, watch_machine
 from loadlens.engine.prepared_request import prepare_flows
 from loadlens.engine.run_context import ScriptFactory
-from loadlens.engine.worker import (
-    Ready,
-    Start,
-    Stop,
-    WorkerDone,
-    may_fold_big_batches,
-    worker_process,
-)
+from loadlens.engine.worker import Prepared, Ready, Start, Stop, WorkerDone, worker_process
 from loadlens.metrics.aggregate import EndpointInfo, RunAggregator
-from loadlens.metrics.histogram import numpy_module
+from loadlens.metrics.histogram import SMALL_BATCH, numpy_module
 from loadlens.metrics.live_status import LiveStatus
 from loadlens.metrics.run_outcome import MachineReport, RunOutcome
 from loadlens.metrics.run_result import RunStatus, TimelinePoint, Totals
 from loadlens.metrics.snapshot import Snapshot
 from loadlens.metrics.thresholds import parse_threshold
 from loadlens.monitoring.monitor_set import MonitorSet
-from loadlens.scenario.load import Capacity
+from loadlens.scenario.load import Capacity, PerVUIterations
 from loadlens.scenario.model import Scenario
 
-__all__ = ["Coordinator", "InterruptedBeforeStart"]
+__all__ = ["Coordinator", "InterruptedBeforeStart", "may_fold_big_batches"]
 
 _START_DELAY_S = 0.02  # workers are ready; give the start message time to reach them
 _READY_TIMEOUT_S = 30.0
@@ -78,6 +71,19 @@ def planned_duration(scenario: Scenario) -> float:
     if load.executor == "per-vu-iterations":
         return 0.0
     return float(load.total_duration)
+
+
+def may_fold_big_batches(scenario: Scenario, prepared: Prepared) -> bool:
+    """Whether a second of this run can hold more requests than the histogram folds
+    inline: then numpy must be loaded before the start (by the coordinator, before it
+    forks: one import for every worker), never mid-run, where it would stall a worker's
+    loop for ~0.2 s."""
+    load = scenario.load
+    if scenario.script is not None or not isinstance(load, PerVUIterations):
+        return True
+    flows, on_start = prepared
+    steps = max((len(f.steps) for f in flows), default=0) + (len(on_start.steps) if on_start else 0)
+    return load.users * load.iterations * steps > SMALL_BATCH
 
 
 def default_workers(scenario: Scenario) -> int:

@@ -21,10 +21,9 @@ from loadlens.engine.health import CpuMeter, LoopLagProbe, RunQueueMeter
 from loadlens.engine.prepared_request import PreparedFlow, make_ssl_context
 from loadlens.engine.run_context import RunContext, ScriptedIterations, ScriptFactory
 from loadlens.engine.virtual_user import UserCommons
-from loadlens.metrics.histogram import SMALL_BATCH, LatencyHistogram
+from loadlens.metrics.histogram import LatencyHistogram
 from loadlens.metrics.recorder import IntervalRecorder
 from loadlens.metrics.snapshot import HealthSample, Snapshot
-from loadlens.scenario.load import PerVUIterations
 from loadlens.scenario.model import LoadSpec, Scenario
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "Start",
     "Stop",
     "WorkerDone",
-    "may_fold_big_batches",
     "raise_open_file_limit",
     "worker_process",
 ]
@@ -102,19 +100,6 @@ def worker_process(
     except Exception as e:  # reported, so the coordinator can tell the user
         with contextlib.suppress(OSError):
             conn.send(WorkerDone(index, 0, 0, error=f"{type(e).__name__}: {e}"))
-
-
-def may_fold_big_batches(scenario: Scenario, prepared: Prepared) -> bool:
-    """Whether a second of this run can hold more requests than the histogram folds
-    inline: then numpy must be loaded before the start (by the coordinator, before it
-    forks: one import for every worker), never mid-run, where it would stall a worker's
-    loop for ~0.2 s."""
-    load = scenario.load
-    if scenario.script is not None or not isinstance(load, PerVUIterations):
-        return True
-    flows, on_start = prepared
-    steps = max((len(f.steps) for f in flows), default=0) + (len(on_start.steps) if on_start else 0)
-    return load.users * load.iterations * steps > SMALL_BATCH
 
 
 async def _drive(load: LoadSpec, ctx: ExecutorContext) -> None:
