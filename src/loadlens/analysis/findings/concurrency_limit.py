@@ -73,8 +73,11 @@ def concurrency_limit(result: RunResult) -> Finding | None:
         or latency_ms - service_ms < MIN_WAIT_MS
     ):
         return None
+    # The title states the figure the data holds (rounded once, not twice: 4.504 is "5" but
+    # its 4.5 would read "4").
+    concurrency = round(concurrency, 2)
     data: dict[str, Any] = {
-        "concurrency": round(concurrency, 2),
+        "concurrency": concurrency,
         "throughput_rps": round(statistics.median(p.rps for p in points), 2),
         "service_ms": round(service_ms, 3),
         "service_source": estimates[max(endpoints, key=lambda e: e.rps).name][1],
